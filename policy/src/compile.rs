@@ -1,0 +1,466 @@
+//! Policy -> cBPF filters, and a model of a kernel filter set (the oracle
+//! for whole policies).
+
+use crate::abi::{IO_URING_BPF_FILTER_DENY_REST, ctx_off};
+use crate::asm::{Asm, AsmError, Cond, Label, Program, Target};
+use crate::bpf::{self, BPF_AND, BPF_LSH, BPF_OR, BPF_RSH, Ctx, ValidateError};
+use crate::names::{self, SOCK_TYPE_MASK};
+use crate::opcodes::{self, IORING_OP_NOP};
+use crate::policy::{AF_INET, AF_INET6, Action, Conds, Policy, Rule};
+use std::fmt;
+
+/// Value a filter returns to allow.
+pub const RET_ALLOW: u32 = 1;
+/// Value a filter returns to deny.
+pub const RET_DENY: u32 = 0;
+
+/// One filter to register.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompiledFilter {
+    pub opcode: u8,
+    /// IO_URING_BPF_FILTER_* flags.
+    pub flags: u32,
+    /// Opcode data size the filter expects (0 if it reads none).
+    pub pdu_size: u8,
+    pub program: Program,
+}
+
+impl CompiledFilter {
+    /// Human readable listing for `--explain`.
+    pub fn explain(&self) -> String {
+        let name = opcodes::opcode_name(self.opcode).unwrap_or("?").to_ascii_uppercase();
+        let mut flags = Vec::new();
+        if self.flags & IO_URING_BPF_FILTER_DENY_REST != 0 {
+            flags.push("DENY_REST");
+        }
+        let flags = if flags.is_empty() { "0".to_string() } else { flags.join("|") };
+        format!(
+            "filter for IORING_OP_{name} ({}), pdu_size {}, flags {flags}, {} instructions\n{}",
+            self.opcode,
+            self.pdu_size,
+            self.program.insns.len(),
+            self.program.listing()
+        )
+    }
+}
+
+/// Compilation failures (internal limits; the parser keeps user input
+/// inside them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CompileError {
+    Asm { opcode: u8, err: AsmError },
+    Invalid { opcode: u8, err: ValidateError },
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = |op: &u8| opcodes::opcode_name(*op).unwrap_or("?");
+        match self {
+            CompileError::Asm { opcode, err } => {
+                write!(f, "op.{}: cannot assemble filter: {err}", name(opcode))
+            }
+            CompileError::Invalid { opcode, err } => {
+                write!(f, "op.{}: generated filter fails validation: {err}", name(opcode))
+            }
+        }
+    }
+}
+
+impl std::error::Error for CompileError {}
+
+/// Split a native-endian 64-bit field mask into (offset, 32-bit mask) words
+/// as `LD W ABS` sees them, dropping zero words.
+fn words64(off: usize, mask: u64) -> Vec<(u32, u32)> {
+    let b = mask.to_ne_bytes();
+    let lo = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+    let hi = u32::from_ne_bytes([b[4], b[5], b[6], b[7]]);
+    [(off as u32, lo), (off as u32 + 4, hi)]
+        .into_iter()
+        .filter(|(_, m)| *m != 0)
+        .collect()
+}
+
+struct Gen<'a> {
+    a: &'a mut Asm,
+    /// Where a failed condition goes.
+    fail: Label,
+}
+
+impl Gen<'_> {
+    /// Jump to `yes` when all bits of every (offset, mask) word are set,
+    /// else to `no`. Falls through to neither: always jumps.
+    fn all_bits(&mut self, words: &[(u32, u32)], yes: Target, no: Target, what: &str) {
+        let n = words.len();
+        if n == 0 {
+            self.a.ja(yes, &format!("{what}: empty mask is always set"));
+            return;
+        }
+        for (i, &(off, m)) in words.iter().enumerate() {
+            let last = i + 1 == n;
+            let t = if last { yes } else { Target::Next };
+            self.a.ld_abs(off, &format!("{what}: load word at {off}"));
+            if m.is_power_of_two() {
+                self.a.jmp_k(Cond::Set, m, t, no, &format!("bit {m:#x} set?"));
+            } else {
+                self.a.alu_k(BPF_AND, m, "");
+                self.a.jmp_k(Cond::Eq, m, t, no, &format!("all of {m:#x} set?"));
+            }
+        }
+    }
+
+    /// Fail if all bits of `mask` are set in the 64-bit field at `off`.
+    fn clear64(&mut self, off: usize, mask: u64, what: &str) {
+        let ok = self.a.label();
+        let w = words64(off, mask);
+        self.all_bits(&w, Target::To(self.fail), Target::To(ok), &format!("{what} {mask:#x} must not be set"));
+        self.a.bind(ok);
+    }
+
+    /// Fail unless all bits of `mask` are set in the 64-bit field at `off`.
+    fn set64(&mut self, off: usize, mask: u64, what: &str) {
+        let ok = self.a.label();
+        let w = words64(off, mask);
+        self.all_bits(&w, Target::To(ok), Target::To(self.fail), &format!("{what} {mask:#x} must be set"));
+        self.a.bind(ok);
+    }
+
+    /// Fail unless the value in A is one of `values`.
+    fn member(&mut self, values: &[u32], describe: &dyn Fn(u32) -> String) {
+        let ok = self.a.label();
+        if values.is_empty() {
+            self.a.ja(self.fail, "empty list: nothing matches");
+        }
+        for (i, &v) in values.iter().enumerate() {
+            let no = if i + 1 == values.len() { Target::To(self.fail) } else { Target::Next };
+            self.a.jmp_k(Cond::Eq, v, ok, no, &format!("== {}?", describe(v)));
+        }
+        self.a.bind(ok);
+    }
+
+    /// Load the big-endian 16-bit port at offset 20 into A, in host order.
+    fn load_port(&mut self) {
+        let off = ctx_off::CONNECT_PORT as u32;
+        if cfg!(target_endian = "little") {
+            // word = b20 | b21 << 8 | 0 | 0; port = b20 << 8 | b21
+            self.a.ld_abs(off, "port: load word at 20 (bytes 20,21 = port, big-endian)");
+            self.a.alu_k(BPF_AND, 0xff, "high byte of the port (byte 20)");
+            self.a.alu_k(BPF_LSH, 8, "");
+            self.a.tax("X = port & 0xff00");
+            self.a.ld_abs(off, "");
+            self.a.alu_k(BPF_RSH, 8, "");
+            self.a.alu_k(BPF_AND, 0xff, "low byte of the port (byte 21)");
+            self.a.alu_x(BPF_OR, "A = port in host order");
+        } else {
+            self.a.ld_abs(off, "port: load word at 20 (bytes 20,21 = port)");
+            self.a.alu_k(BPF_RSH, 16, "A = port in host order");
+        }
+    }
+
+    /// Fail unless the port in A lies in one of the ranges.
+    fn port_ranges(&mut self, ranges: &[(u16, u16)]) {
+        let ok = self.a.label();
+        if ranges.is_empty() {
+            self.a.ja(self.fail, "empty port list: nothing matches");
+        }
+        for (i, &(lo, hi)) in ranges.iter().enumerate() {
+            let last = i + 1 == ranges.len();
+            let next = self.a.label();
+            let no = if last { Target::To(self.fail) } else { Target::To(next) };
+            let (lo32, hi32) = (lo as u32, hi as u32);
+            if lo > hi {
+                self.a.ja(no, &format!("empty range {lo}-{hi}"));
+            } else if lo == hi {
+                self.a.jmp_k(Cond::Eq, lo32, ok, no, &format!("port == {lo}?"));
+            } else if lo == 0 && hi == u16::MAX {
+                self.a.ja(ok, "any port");
+            } else if lo == 0 {
+                self.a.jmp_k(Cond::Gt, hi32, no, ok, &format!("port > {hi}?"));
+            } else if hi == u16::MAX {
+                self.a.jmp_k(Cond::Ge, lo32, ok, no, &format!("port >= {lo}?"));
+            } else {
+                self.a.jmp_k(Cond::Ge, lo32, Target::Next, no, &format!("port >= {lo}?"));
+                self.a.jmp_k(Cond::Gt, hi32, no, ok, &format!("port > {hi}?"));
+            }
+            // On the last range `next` is unused; binding it is harmless.
+            self.a.bind(next);
+        }
+        self.a.bind(ok);
+    }
+
+    /// Address prefixes, with the family dispatch (see [`Conds::ipv4`]).
+    fn addresses(&mut self, v4: Option<&[(u32, u8)]>, v6: Option<&[(u128, u8)]>) {
+        let ok = self.a.label();
+        let l4 = self.a.label();
+        let l6 = self.a.label();
+        self.a.ld_abs(ctx_off::CONNECT_FAMILY as u32, "address check: load family");
+        match (v4.is_some(), v6.is_some()) {
+            (true, true) => {
+                self.a.jmp_k(Cond::Eq, AF_INET, l4, Target::Next, "AF_INET?");
+                self.a.jmp_k(Cond::Eq, AF_INET6, l6, self.fail, "AF_INET6? else deny");
+            }
+            (true, false) => {
+                self.a.jmp_k(Cond::Eq, AF_INET, l4, self.fail, "AF_INET? else deny");
+            }
+            _ => {
+                self.a.jmp_k(Cond::Eq, AF_INET6, l6, self.fail, "AF_INET6? else deny");
+            }
+        }
+        self.a.bind(l4);
+        if let Some(list) = v4 {
+            let alts: Vec<(Vec<(u32, u32, u32)>, String)> = list
+                .iter()
+                .map(|&(net, len)| {
+                    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len as u32) };
+                    let w = if len == 0 {
+                        vec![]
+                    } else {
+                        vec![(
+                            ctx_off::CONNECT_ADDR as u32,
+                            u32::from_ne_bytes(mask.to_be_bytes()),
+                            u32::from_ne_bytes((net & mask).to_be_bytes()),
+                        )]
+                    };
+                    (w, format!("{}/{len}", std::net::Ipv4Addr::from(net & mask)))
+                })
+                .collect();
+            self.prefix_alts(&alts, ok);
+        }
+        self.a.bind(l6);
+        if let Some(list) = v6 {
+            let alts: Vec<(Vec<(u32, u32, u32)>, String)> = list
+                .iter()
+                .map(|&(net, len)| {
+                    let mask = if len == 0 { 0 } else { u128::MAX << (128 - len as u32) };
+                    let mb = mask.to_be_bytes();
+                    let nb = (net & mask).to_be_bytes();
+                    let mut w = Vec::new();
+                    for i in 0..4 {
+                        let m = u32::from_ne_bytes([mb[4 * i], mb[4 * i + 1], mb[4 * i + 2], mb[4 * i + 3]]);
+                        let v = u32::from_ne_bytes([nb[4 * i], nb[4 * i + 1], nb[4 * i + 2], nb[4 * i + 3]]);
+                        if m != 0 {
+                            w.push((ctx_off::CONNECT_ADDR as u32 + 4 * i as u32, m, v));
+                        }
+                    }
+                    (w, format!("{}/{len}", std::net::Ipv6Addr::from(net & mask)))
+                })
+                .collect();
+            self.prefix_alts(&alts, ok);
+        }
+        self.a.bind(ok);
+    }
+
+    /// Each alternative: a list of (offset, mask, value) words that must all
+    /// match. Jump to `ok` on the first alternative that matches, else fail.
+    fn prefix_alts(&mut self, alts: &[(Vec<(u32, u32, u32)>, String)], ok: Label) {
+        if alts.is_empty() {
+            self.a.ja(self.fail, "empty prefix list: nothing matches");
+        }
+        for (i, (words, name)) in alts.iter().enumerate() {
+            let last = i + 1 == alts.len();
+            let next = self.a.label();
+            let no = if last { Target::To(self.fail) } else { Target::To(next) };
+            if words.is_empty() {
+                self.a.ja(ok, &format!("{name}: any address"));
+            }
+            for (j, &(off, m, v)) in words.iter().enumerate() {
+                let yes = if j + 1 == words.len() { Target::To(ok) } else { Target::Next };
+                self.a.ld_abs(off, &format!("{name}: address word at {off}"));
+                if m != u32::MAX {
+                    self.a.alu_k(BPF_AND, m, "");
+                }
+                self.a.jmp_k(Cond::Eq, v, yes, no, "");
+            }
+            self.a.bind(next);
+        }
+    }
+}
+
+/// Generate the program of an `allow_if` rule. With `direct`, failed
+/// conditions jump straight to the final `ret 0`; otherwise each condition
+/// block fails through a local `ja` (unlimited range), which keeps every
+/// conditional jump inside its block.
+fn gen_conds(c: &Conds, direct: bool) -> Result<Program, AsmError> {
+    let mut a = Asm::new();
+    let deny = a.label();
+    let fam_name = |v: u32| match names::name_of(names::FAMILIES, v) {
+        Some(n) => format!("AF_{} ({v})", n.to_ascii_uppercase()),
+        None => v.to_string(),
+    };
+    let type_name = |v: u32| match names::name_of(names::SOCK_TYPES, v) {
+        Some(n) => format!("SOCK_{} ({v})", n.to_ascii_uppercase()),
+        None => v.to_string(),
+    };
+    let proto_name = |v: u32| match names::name_of(names::PROTOCOLS, v) {
+        Some(n) => format!("{n} ({v})"),
+        None => v.to_string(),
+    };
+    // Each block: run `body` with a fail label.
+    let block = |a: &mut Asm, body: &mut dyn FnMut(&mut Gen)| {
+        if direct {
+            let mut g = Gen { a, fail: deny };
+            body(&mut g);
+        } else {
+            let fail = a.label();
+            let ok = a.label();
+            {
+                let mut g = Gen { a: &mut *a, fail };
+                body(&mut g);
+            }
+            a.ja(ok, "condition holds");
+            a.bind(fail);
+            a.ja(deny, "condition fails: deny");
+            a.bind(ok);
+        }
+    };
+    for &m in &c.sqe_flags_clear {
+        let word = u32::from_ne_bytes({
+            let mut b = [0u8; 4];
+            b[ctx_off::SQE_FLAGS - 8] = m;
+            b
+        });
+        block(&mut a, &mut |g| {
+            let ok = g.a.label();
+            let fail = g.fail;
+            g.all_bits(&[(8, word)], Target::To(fail), Target::To(ok), &format!("sqe_flags {m:#x} must not be set"));
+            g.a.bind(ok);
+        });
+    }
+    if let Some(l) = &c.family {
+        block(&mut a, &mut |g| {
+            g.a.ld_abs(ctx_off::SOCKET_FAMILY as u32, "load family");
+            g.member(l, &fam_name);
+        });
+    }
+    if let Some(l) = &c.sock_type {
+        block(&mut a, &mut |g| {
+            g.a.ld_abs(ctx_off::SOCKET_TYPE as u32, "load type");
+            g.a.alu_k(BPF_AND, SOCK_TYPE_MASK, "drop SOCK_NONBLOCK/SOCK_CLOEXEC");
+            g.member(l, &type_name);
+        });
+    }
+    if let Some(l) = &c.protocol {
+        block(&mut a, &mut |g| {
+            g.a.ld_abs(ctx_off::SOCKET_PROTOCOL as u32, "load protocol");
+            g.member(l, &proto_name);
+        });
+    }
+    let fields64 = [
+        (ctx_off::OPEN_FLAGS, "flags", &c.flags_clear, &c.flags_set),
+        (ctx_off::OPEN_MODE, "mode", &c.mode_clear, &c.mode_set),
+        (ctx_off::OPEN_RESOLVE, "resolve", &c.resolve_clear, &c.resolve_set),
+    ];
+    for (off, what, clear, set) in fields64 {
+        for &m in clear.iter() {
+            block(&mut a, &mut |g| g.clear64(off, m, what));
+        }
+        for &m in set.iter() {
+            block(&mut a, &mut |g| g.set64(off, m, what));
+        }
+    }
+    if let Some(r) = &c.port {
+        block(&mut a, &mut |g| {
+            g.load_port();
+            g.port_ranges(r);
+        });
+    }
+    if c.ipv4.is_some() || c.ipv6.is_some() {
+        block(&mut a, &mut |g| g.addresses(c.ipv4.as_deref(), c.ipv6.as_deref()));
+    }
+    a.ret_k(RET_ALLOW, "all conditions hold: allow");
+    a.bind(deny);
+    a.ret_k(RET_DENY, "deny");
+    a.finish()
+}
+
+/// The program for one rule.
+pub fn compile_rule(rule: &Rule) -> Result<Program, AsmError> {
+    let mut a = Asm::new();
+    match rule {
+        Rule::Allow => {
+            a.ret_k(RET_ALLOW, "allow");
+            a.finish()
+        }
+        Rule::Deny => {
+            a.ret_k(RET_DENY, "deny");
+            a.finish()
+        }
+        Rule::AllowIf(c) => match gen_conds(c, true) {
+            Err(AsmError::JumpTooFar { .. }) => gen_conds(c, false),
+            r => r,
+        },
+    }
+}
+
+/// Compile a policy into the filters to register, in registration order.
+/// Every program has passed [`bpf::validate`]. With `default = "deny"` the
+/// last filter carries IO_URING_BPF_FILTER_DENY_REST (a policy without
+/// rules then gets a single deny filter for IORING_OP_NOP to carry it).
+pub fn compile(policy: &Policy) -> Result<Vec<CompiledFilter>, CompileError> {
+    let mut out = Vec::new();
+    for (&op, rule) in &policy.rules {
+        let program = compile_rule(rule).map_err(|err| CompileError::Asm { opcode: op, err })?;
+        bpf::validate(&program.insns).map_err(|err| CompileError::Invalid { opcode: op, err })?;
+        let pdu_size = match rule {
+            Rule::AllowIf(c) if c.reads_pdu() => opcodes::pdu_size(op),
+            _ => 0,
+        };
+        out.push(CompiledFilter { opcode: op, flags: 0, pdu_size, program });
+    }
+    if policy.default == Action::Deny {
+        if out.is_empty() {
+            let program = compile_rule(&Rule::Deny)
+                .map_err(|err| CompileError::Asm { opcode: IORING_OP_NOP, err })?;
+            out.push(CompiledFilter { opcode: IORING_OP_NOP, flags: 0, pdu_size: 0, program });
+        }
+        if let Some(last) = out.last_mut() {
+            last.flags |= IO_URING_BPF_FILTER_DENY_REST;
+        }
+    }
+    Ok(out)
+}
+
+/// A model of a kernel filter set (uapi.md §3 DENY_REST and §6).
+#[derive(Clone, Debug, Default)]
+pub struct FilterSet {
+    /// Per opcode, entries oldest first; `None` is a "deny" entry.
+    entries: Vec<Vec<Option<Vec<crate::abi::SockFilter>>>>,
+}
+
+impl FilterSet {
+    pub fn new() -> FilterSet {
+        FilterSet { entries: vec![Vec::new(); opcodes::IORING_OP_LAST as usize] }
+    }
+
+    /// Register one filter (already validated).
+    pub fn add(&mut self, opcode: u8, flags: u32, prog: &[crate::abi::SockFilter]) {
+        if let Some(e) = self.entries.get_mut(opcode as usize) {
+            e.push(Some(prog.to_vec()));
+        }
+        if flags & IO_URING_BPF_FILTER_DENY_REST != 0 {
+            for e in self.entries.iter_mut() {
+                if e.is_empty() {
+                    e.push(None);
+                }
+            }
+        }
+    }
+
+    /// Register a compiled policy.
+    pub fn add_all(&mut self, filters: &[CompiledFilter]) {
+        for f in filters {
+            self.add(f.opcode, f.flags, &f.program.insns);
+        }
+    }
+
+    /// Would the kernel allow this request? Newest first; a deny entry or a
+    /// zero return stops evaluation.
+    pub fn allows(&self, ctx: &Ctx) -> bool {
+        let Some(e) = self.entries.get(ctx.opcode() as usize) else {
+            return true;
+        };
+        e.iter().rev().all(|f| match f {
+            None => false,
+            Some(p) => bpf::run(p, ctx) != 0,
+        })
+    }
+}

@@ -1,0 +1,138 @@
+//! IORING_OP_* opcodes of Linux 6.12 (`enum io_uring_op`).
+
+/// Opcode names, lower case without the `IORING_OP_` prefix, indexed by
+/// their numeric value.
+pub const OPCODE_NAMES: &[&str] = &[
+    "nop", // 0
+    "readv", // 1
+    "writev", // 2
+    "fsync", // 3
+    "read_fixed", // 4
+    "write_fixed", // 5
+    "poll_add", // 6
+    "poll_remove", // 7
+    "sync_file_range", // 8
+    "sendmsg", // 9
+    "recvmsg", // 10
+    "timeout", // 11
+    "timeout_remove", // 12
+    "accept", // 13
+    "async_cancel", // 14
+    "link_timeout", // 15
+    "connect", // 16
+    "fallocate", // 17
+    "openat", // 18
+    "close", // 19
+    "files_update", // 20
+    "statx", // 21
+    "read", // 22
+    "write", // 23
+    "fadvise", // 24
+    "madvise", // 25
+    "send", // 26
+    "recv", // 27
+    "openat2", // 28
+    "epoll_ctl", // 29
+    "splice", // 30
+    "provide_buffers", // 31
+    "remove_buffers", // 32
+    "tee", // 33
+    "shutdown", // 34
+    "renameat", // 35
+    "unlinkat", // 36
+    "mkdirat", // 37
+    "symlinkat", // 38
+    "linkat", // 39
+    "msg_ring", // 40
+    "fsetxattr", // 41
+    "setxattr", // 42
+    "fgetxattr", // 43
+    "getxattr", // 44
+    "socket", // 45
+    "uring_cmd", // 46
+    "send_zc", // 47
+    "sendmsg_zc", // 48
+    "read_multishot", // 49
+    "waitid", // 50
+    "futex_wait", // 51
+    "futex_wake", // 52
+    "futex_waitv", // 53
+    "fixed_fd_install", // 54
+    "ftruncate", // 55
+    "bind", // 56
+    "listen", // 57
+];
+
+/// `IORING_OP_LAST` of the 6.12 kernel.
+pub const IORING_OP_LAST: u32 = OPCODE_NAMES.len() as u32;
+
+pub const IORING_OP_NOP: u8 = 0;
+pub const IORING_OP_CONNECT: u8 = 16;
+pub const IORING_OP_OPENAT: u8 = 18;
+pub const IORING_OP_OPENAT2: u8 = 28;
+pub const IORING_OP_SOCKET: u8 = 45;
+
+const _: () = {
+    assert!(IORING_OP_LAST == 58);
+};
+
+/// Look an opcode up by name (`"read"`, `"IORING_OP_READ"`, any case).
+pub fn opcode_by_name(name: &str) -> Option<u8> {
+    let lower = name.to_ascii_lowercase();
+    let short = lower.strip_prefix("ioring_op_").unwrap_or(&lower);
+    OPCODE_NAMES.iter().position(|n| *n == short).map(|i| i as u8)
+}
+
+/// Name of an opcode (`"read"`), or `None` past `IORING_OP_LAST`.
+pub fn opcode_name(op: u8) -> Option<&'static str> {
+    OPCODE_NAMES.get(op as usize).copied()
+}
+
+/// Size of the opcode specific data the kernel provides (uapi.md §4, "K").
+pub fn pdu_size(op: u8) -> u8 {
+    match op {
+        IORING_OP_SOCKET => 12,
+        IORING_OP_OPENAT | IORING_OP_OPENAT2 | IORING_OP_CONNECT => 24,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_known_values() {
+        assert_eq!(opcode_by_name("connect"), Some(IORING_OP_CONNECT));
+        assert_eq!(opcode_by_name("IORING_OP_OPENAT"), Some(IORING_OP_OPENAT));
+        assert_eq!(opcode_by_name("openat2"), Some(IORING_OP_OPENAT2));
+        assert_eq!(opcode_by_name("socket"), Some(IORING_OP_SOCKET));
+        assert_eq!(opcode_by_name("listen"), Some(57));
+        assert_eq!(opcode_by_name("last"), None);
+        assert_eq!(opcode_name(22), Some("read"));
+    }
+
+    /// When the kernel tree is beside us, compare with its enum.
+    #[test]
+    fn matches_kernel_header_if_present() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../build/linux/include/uapi/linux/io_uring.h"
+        );
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        let Some(start) = text.find("enum io_uring_op {") else {
+            return;
+        };
+        let body = &text[start..];
+        let end = body.find("};").unwrap_or(body.len());
+        let names: Vec<String> = body[..end]
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter_map(|w| w.strip_prefix("IORING_OP_"))
+            .filter(|w| *w != "LAST")
+            .map(|w| w.to_ascii_lowercase())
+            .collect();
+        assert_eq!(names, OPCODE_NAMES);
+    }
+}

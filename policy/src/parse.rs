@@ -1,0 +1,516 @@
+//! Policy files (TOML) -> [`Policy`], with every error reported with its
+//! line number.
+//!
+//! ```toml
+//! default = "deny"                     # or "allow": opcodes without a rule
+//! [op.read]
+//! action = "allow"                     # or "deny"
+//! [op.openat]
+//! allow_if = { flags_clear = ["O_CREAT"] }
+//! [op.connect]
+//! allow_if = { family = ["inet"], port = ["443"], ipv4 = ["10.0.0.0/8"] }
+//! ```
+
+use crate::names::{self, FAMILIES, MODE_BITS, OPEN_FLAGS, PROTOCOLS, RESOLVE_BITS, SOCK_TYPES, SQE_FLAGS};
+use crate::opcodes::{self, OPCODE_NAMES};
+use crate::policy::{Action, Conds, Field, Policy, Rule};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::ops::Range;
+use toml_edit::{Document, Item, TableLike, Value};
+
+/// Longest list accepted for one condition (keeps filters short and every
+/// conditional jump in range).
+pub const MAX_LIST: usize = 64;
+/// Longest list of IPv6 prefixes.
+pub const MAX_IPV6: usize = 16;
+
+/// One problem in a policy file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyError {
+    /// 1-based line number.
+    pub line: usize,
+    pub msg: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.msg)
+    }
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    errors: Vec<PolicyError>,
+}
+
+fn item_span(item: &Item) -> Option<Range<usize>> {
+    match item {
+        Item::Value(v) => v.span(),
+        Item::Table(t) => t.span(),
+        Item::ArrayOfTables(a) => a.span(),
+        Item::None => None,
+    }
+}
+
+fn kind_of(item: &Item) -> &'static str {
+    match item {
+        Item::None => "nothing",
+        Item::Table(_) => "a table",
+        Item::ArrayOfTables(_) => "an array of tables",
+        Item::Value(v) => value_kind(v),
+    }
+}
+
+fn value_kind(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a float",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a date-time",
+        Value::Array(_) => "an array",
+        Value::InlineTable(_) => "a table",
+    }
+}
+
+fn known(table: &[(&str, impl Copy)]) -> String {
+    let mut v: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+    v.dedup();
+    v.join(", ")
+}
+
+/// Kinds of list entries.
+#[derive(Clone, Copy)]
+enum Kind {
+    Family,
+    SockType,
+    Protocol,
+    OpenFlag,
+    Mode,
+    Resolve,
+    SqeFlag,
+}
+
+impl Parser<'_> {
+    fn line(&self, span: Option<Range<usize>>) -> usize {
+        match span {
+            Some(r) => {
+                let end = r.start.min(self.text.len());
+                self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+            }
+            None => 1,
+        }
+    }
+
+    fn err(&mut self, span: Option<Range<usize>>, msg: impl Into<String>) {
+        let line = self.line(span);
+        self.errors.push(PolicyError { line, msg: msg.into() });
+    }
+
+    fn key_span(tl: &dyn TableLike, key: &str) -> Option<Range<usize>> {
+        tl.get_key_value(key).and_then(|(k, v)| k.span().or_else(|| item_span(v)))
+    }
+
+    fn policy(&mut self, doc: &Document<&str>) -> Option<Policy> {
+        let root = doc.as_table();
+        let mut default = None;
+        let mut rules = BTreeMap::new();
+        for (key, item) in root.iter() {
+            let span = Self::key_span(root, key);
+            match key {
+                "default" => match item.as_str() {
+                    Some("allow") => default = Some(Action::Allow),
+                    Some("deny") => default = Some(Action::Deny),
+                    Some(s) => self.err(
+                        item_span(item).or(span),
+                        format!("default = \"{s}\": expected \"allow\" or \"deny\""),
+                    ),
+                    None => self.err(
+                        item_span(item).or(span),
+                        format!("default must be the string \"allow\" or \"deny\", not {}", kind_of(item)),
+                    ),
+                },
+                "op" => match item.as_table_like() {
+                    Some(ops) => self.ops(ops, &mut rules),
+                    None => self.err(span, format!("`op` must be a table of opcodes, not {}", kind_of(item))),
+                },
+                other => self.err(
+                    span,
+                    format!("unknown top-level key `{other}` (expected `default` and `op.<opcode>` tables)"),
+                ),
+            }
+        }
+        if default.is_none() && !root.contains_key("default") {
+            self.err(Some(0..0), "missing `default = \"allow\"` or `default = \"deny\"`");
+        }
+        let default = default?;
+        self.errors.is_empty().then_some(Policy { default, rules })
+    }
+
+    fn ops(&mut self, ops: &dyn TableLike, rules: &mut BTreeMap<u8, Rule>) {
+        for (name, item) in ops.iter() {
+            let span = Self::key_span(ops, name);
+            let Some(op) = opcodes::opcode_by_name(name) else {
+                let hint = OPCODE_NAMES
+                    .iter()
+                    .find(|n| n.contains(&name.to_ascii_lowercase().as_str()))
+                    .map(|n| format!(" (did you mean `{n}`?)"))
+                    .unwrap_or_default();
+                self.err(
+                    span,
+                    format!(
+                        "unknown opcode `{name}`{hint}: use an IORING_OP_* name in lower case, e.g. read, openat, connect"
+                    ),
+                );
+                continue;
+            };
+            if rules.contains_key(&op) {
+                self.err(span, format!("opcode `{name}` given twice"));
+                continue;
+            }
+            if let Some(rule) = self.rule(op, name, item, span) {
+                rules.insert(op, rule);
+            }
+        }
+    }
+
+    fn action(&mut self, item: &Item, span: Option<Range<usize>>, ctx: &str) -> Option<Rule> {
+        match item.as_str() {
+            Some("allow") => Some(Rule::Allow),
+            Some("deny") => Some(Rule::Deny),
+            Some(s) => {
+                self.err(item_span(item).or(span), format!("{ctx}: action \"{s}\" is not \"allow\" or \"deny\""));
+                None
+            }
+            None => {
+                self.err(
+                    item_span(item).or(span),
+                    format!("{ctx}: action must be \"allow\" or \"deny\", not {}", kind_of(item)),
+                );
+                None
+            }
+        }
+    }
+
+    fn rule(&mut self, op: u8, name: &str, item: &Item, span: Option<Range<usize>>) -> Option<Rule> {
+        let ctx = format!("op.{name}");
+        if item.is_str() {
+            return self.action(item, span, &ctx);
+        }
+        let Some(t) = item.as_table_like() else {
+            self.err(
+                item_span(item).or(span),
+                format!("{ctx} must be a table with `action` or `allow_if` (or the string \"allow\"/\"deny\"), not {}", kind_of(item)),
+            );
+            return None;
+        };
+        let mut action = None;
+        let mut cond = None;
+        let mut bad = false;
+        for (k, v) in t.iter() {
+            let ks = Self::key_span(t, k);
+            match k {
+                "action" => action = Some((v, ks)),
+                "allow_if" => cond = Some((v, ks)),
+                other => {
+                    self.err(ks, format!("{ctx}: unknown key `{other}` (expected `action` or `allow_if`)"));
+                    bad = true;
+                }
+            }
+        }
+        match (action, cond) {
+            (Some(_), Some((_, ks))) => {
+                self.err(ks, format!("{ctx}: give either `action` or `allow_if`, not both"));
+                None
+            }
+            (Some((v, ks)), None) => {
+                let r = self.action(v, ks, &ctx);
+                if bad { None } else { r }
+            }
+            (None, Some((v, ks))) => {
+                let c = self.conds(op, &ctx, v, ks);
+                if bad { None } else { c.map(Rule::AllowIf) }
+            }
+            (None, None) => {
+                if !bad {
+                    self.err(span, format!("{ctx}: needs `action = \"allow\"|\"deny\"` or `allow_if = {{ ... }}`"));
+                }
+                None
+            }
+        }
+    }
+
+    fn conds(&mut self, op: u8, ctx: &str, item: &Item, span: Option<Range<usize>>) -> Option<Conds> {
+        let Some(t) = item.as_table_like() else {
+            self.err(item_span(item).or(span), format!("{ctx}: allow_if must be a table, not {}", kind_of(item)));
+            return None;
+        };
+        let before = self.errors.len();
+        let mut c = Conds::default();
+        let opname = opcodes::opcode_name(op).unwrap_or("?").to_ascii_uppercase();
+        for (k, v) in t.iter() {
+            let ks = Self::key_span(t, k);
+            let field = match k {
+                "sqe_flags_clear" => Field::SqeFlags,
+                "family" => Field::Family,
+                "type" => Field::SockType,
+                "protocol" => Field::Protocol,
+                "flags_clear" | "flags_set" => Field::OpenFlags,
+                "mode_clear" | "mode_set" => Field::Mode,
+                "resolve_clear" | "resolve_set" => Field::Resolve,
+                "port" => Field::Port,
+                "ipv4" | "ipv6" => Field::Addr,
+                other => {
+                    self.err(
+                        ks,
+                        format!(
+                            "{ctx}: unknown condition `{other}` (known: sqe_flags_clear, family, type, protocol, \
+                             flags_clear, flags_set, mode_clear, mode_set, resolve_clear, resolve_set, port, ipv4, ipv6)"
+                        ),
+                    );
+                    continue;
+                }
+            };
+            if !field.applies_to(op) {
+                let applies: Vec<&str> = OPCODE_NAMES
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| field.applies_to(*i as u8))
+                    .map(|(_, n)| *n)
+                    .collect();
+                self.err(
+                    ks,
+                    format!("{ctx}: condition `{k}` does not apply to IORING_OP_{opname} (only to {})", applies.join(", ")),
+                );
+                continue;
+            }
+            let Some(entries) = self.entries(ctx, k, v, ks.clone()) else { continue };
+            let limit = if k == "ipv6" { MAX_IPV6 } else { MAX_LIST };
+            if entries.len() > limit {
+                self.err(ks.clone(), format!("{ctx}: `{k}` has {} entries, at most {limit} are supported", entries.len()));
+                continue;
+            }
+            if entries.is_empty() {
+                self.err(ks.clone(), format!("{ctx}: `{k}` is an empty list (nothing would match: use action = \"deny\")"));
+                continue;
+            }
+            let what = format!("{ctx}.allow_if.{k}");
+            match k {
+                "sqe_flags_clear" => {
+                    c.sqe_flags_clear = self.masks(&what, &entries, Kind::SqeFlag).into_iter().map(|m| m as u8).collect()
+                }
+                "family" => c.family = Some(self.names(&what, &entries, Kind::Family)),
+                "type" => c.sock_type = Some(self.names(&what, &entries, Kind::SockType)),
+                "protocol" => c.protocol = Some(self.names(&what, &entries, Kind::Protocol)),
+                "flags_clear" => c.flags_clear = self.masks(&what, &entries, Kind::OpenFlag),
+                "flags_set" => c.flags_set = self.masks(&what, &entries, Kind::OpenFlag),
+                "mode_clear" => c.mode_clear = self.masks(&what, &entries, Kind::Mode),
+                "mode_set" => c.mode_set = self.masks(&what, &entries, Kind::Mode),
+                "resolve_clear" => c.resolve_clear = self.masks(&what, &entries, Kind::Resolve),
+                "resolve_set" => c.resolve_set = self.masks(&what, &entries, Kind::Resolve),
+                "port" => c.port = Some(self.ports(&what, &entries)),
+                "ipv4" => c.ipv4 = Some(self.prefixes4(&what, &entries)),
+                _ => c.ipv6 = Some(self.prefixes6(&what, &entries)),
+            }
+        }
+        if self.errors.len() != before {
+            return None;
+        }
+        if c.is_empty() {
+            self.err(item_span(item).or(span), format!("{ctx}: allow_if has no conditions (use action = \"allow\")"));
+            return None;
+        }
+        Some(c)
+    }
+
+    /// The entries of a condition: an array, or a single value.
+    fn entries<'v>(&mut self, ctx: &str, key: &str, item: &'v Item, span: Option<Range<usize>>) -> Option<Vec<&'v Value>> {
+        match item {
+            Item::Value(Value::Array(a)) => Some(a.iter().collect()),
+            Item::Value(v @ (Value::String(_) | Value::Integer(_))) => Some(vec![v]),
+            other => {
+                self.err(
+                    item_span(other).or(span),
+                    format!("{ctx}: `{key}` must be a list of strings or integers, not {}", kind_of(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn int(&mut self, what: &str, v: &Value, max: u64) -> Option<u64> {
+        let i = v.as_integer()?;
+        if i < 0 || i as u64 > max {
+            self.err(v.span(), format!("{what}: {i} is out of range 0..={max}"));
+            return None;
+        }
+        Some(i as u64)
+    }
+
+    fn names(&mut self, what: &str, entries: &[&Value], kind: Kind) -> Vec<u32> {
+        let (table, prefix, label, max): (&[(&str, u32)], &str, &str, u64) = match kind {
+            Kind::Family => (FAMILIES, "AF_", "address family", u32::MAX as u64),
+            Kind::SockType => (SOCK_TYPES, "SOCK_", "socket type", names::SOCK_TYPE_MASK as u64),
+            _ => (PROTOCOLS, "IPPROTO_", "protocol", u32::MAX as u64),
+        };
+        let mut out = Vec::new();
+        for v in entries {
+            if let Some(s) = v.as_str() {
+                match names::lookup(table, prefix, s) {
+                    Some(x) => out.push(x),
+                    None => self.err(v.span(), format!("{what}: unknown {label} \"{s}\" (known: {})", known(table))),
+                }
+            } else if v.as_integer().is_some() {
+                if let Some(x) = self.int(what, v, max) {
+                    out.push(x as u32);
+                }
+            } else {
+                self.err(v.span(), format!("{what}: expected a {label} name or number, not {}", value_kind(v)));
+            }
+        }
+        out
+    }
+
+    fn masks(&mut self, what: &str, entries: &[&Value], kind: Kind) -> Vec<u64> {
+        let (table, prefix, label, max): (&[(&str, u64)], &str, &str, u64) = match kind {
+            Kind::OpenFlag => (OPEN_FLAGS, "O_", "open flag", u64::MAX),
+            Kind::Mode => (MODE_BITS, "S_", "mode bit", u64::MAX),
+            Kind::Resolve => (RESOLVE_BITS, "RESOLVE_", "resolve flag", u64::MAX),
+            _ => (SQE_FLAGS, "IOSQE_", "SQE flag", 0xff),
+        };
+        let mut out = Vec::new();
+        for v in entries {
+            if let Some(s) = v.as_str() {
+                match names::lookup(table, prefix, s) {
+                    Some(x) => out.push(x),
+                    None => self.err(v.span(), format!("{what}: unknown {label} \"{s}\" (known: {})", known(table))),
+                }
+            } else if v.as_integer().is_some() {
+                if let Some(x) = self.int(what, v, max) {
+                    if x == 0 {
+                        self.err(v.span(), format!("{what}: a mask of 0 means nothing"));
+                    } else {
+                        out.push(x);
+                    }
+                }
+            } else {
+                self.err(v.span(), format!("{what}: expected a {label} name or number, not {}", value_kind(v)));
+            }
+        }
+        out
+    }
+
+    fn ports(&mut self, what: &str, entries: &[&Value]) -> Vec<(u16, u16)> {
+        let mut out = Vec::new();
+        for v in entries {
+            if v.as_integer().is_some() {
+                if let Some(p) = self.int(what, v, 65535) {
+                    out.push((p as u16, p as u16));
+                }
+                continue;
+            }
+            let Some(s) = v.as_str() else {
+                self.err(v.span(), format!("{what}: expected a port or \"low-high\" range, not {}", value_kind(v)));
+                continue;
+            };
+            let parse = |t: &str| t.trim().parse::<u16>().ok();
+            let r = match s.split_once('-') {
+                Some((a, b)) => parse(a).zip(parse(b)),
+                None => parse(s).map(|p| (p, p)),
+            };
+            match r {
+                Some((lo, hi)) if lo <= hi => out.push((lo, hi)),
+                Some((lo, hi)) => self.err(v.span(), format!("{what}: range \"{s}\" is empty ({lo} > {hi})")),
+                None => self.err(
+                    v.span(),
+                    format!("{what}: \"{s}\" is not a port (0..65535) or a \"low-high\" range"),
+                ),
+            }
+        }
+        out
+    }
+
+    fn prefix<A: std::str::FromStr>(&mut self, what: &str, v: &Value, bits: u8, fam: &str) -> Option<(A, u8)> {
+        let Some(s) = v.as_str() else {
+            self.err(v.span(), format!("{what}: expected an {fam} prefix string, not {}", value_kind(v)));
+            return None;
+        };
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => match l.trim().parse::<u8>() {
+                Ok(n) if n <= bits => (a, n),
+                _ => {
+                    self.err(v.span(), format!("{what}: \"{s}\": prefix length must be 0..={bits}"));
+                    return None;
+                }
+            },
+            None => (s, bits),
+        };
+        match addr.trim().parse::<A>() {
+            Ok(a) => Some((a, len)),
+            Err(_) => {
+                self.err(v.span(), format!("{what}: \"{s}\" is not an {fam} address or prefix"));
+                None
+            }
+        }
+    }
+
+    fn prefixes4(&mut self, what: &str, entries: &[&Value]) -> Vec<(u32, u8)> {
+        let mut out = Vec::new();
+        for v in entries {
+            if let Some((a, len)) = self.prefix::<Ipv4Addr>(what, v, 32, "IPv4") {
+                let net = u32::from(a);
+                let mask = if len == 0 { 0 } else { u32::MAX << (32 - len as u32) };
+                if net & !mask != 0 {
+                    self.err(
+                        v.span(),
+                        format!("{what}: {a}/{len} has host bits set (did you mean {}/{len}?)", Ipv4Addr::from(net & mask)),
+                    );
+                    continue;
+                }
+                out.push((net, len));
+            }
+        }
+        out
+    }
+
+    fn prefixes6(&mut self, what: &str, entries: &[&Value]) -> Vec<(u128, u8)> {
+        let mut out = Vec::new();
+        for v in entries {
+            if let Some((a, len)) = self.prefix::<Ipv6Addr>(what, v, 128, "IPv6") {
+                let net = u128::from(a);
+                let mask = if len == 0 { 0 } else { u128::MAX << (128 - len as u32) };
+                if net & !mask != 0 {
+                    self.err(
+                        v.span(),
+                        format!("{what}: {a}/{len} has host bits set (did you mean {}/{len}?)", Ipv6Addr::from(net & mask)),
+                    );
+                    continue;
+                }
+                out.push((net, len));
+            }
+        }
+        out
+    }
+}
+
+/// Parse a policy file. On failure, every problem found, in file order.
+pub fn parse_policy(text: &str) -> Result<Policy, Vec<PolicyError>> {
+    let mut p = Parser { text, errors: Vec::new() };
+    let doc = match Document::parse(text) {
+        Ok(d) => d,
+        Err(e) => {
+            let msg = e.message().trim().to_string();
+            p.err(e.span(), format!("TOML syntax error: {msg}"));
+            return Err(p.errors);
+        }
+    };
+    match p.policy(&doc) {
+        Some(pol) if p.errors.is_empty() => Ok(pol),
+        _ => {
+            p.errors.sort_by_key(|e| e.line);
+            Err(p.errors)
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The policy model and its direct meaning.
+
+use crate::abi::ctx_off;
+use crate::bpf::Ctx;
+use crate::names::SOCK_TYPE_MASK;
+use crate::opcodes::{IORING_OP_CONNECT, IORING_OP_OPENAT, IORING_OP_OPENAT2, IORING_OP_SOCKET};
+use std::collections::BTreeMap;
+
+pub const AF_INET: u32 = 2;
+pub const AF_INET6: u32 = 10;
+
+/// What happens to requests of an opcode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Allow,
+    Deny,
+}
+
+/// The rule for one opcode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rule {
+    Allow,
+    Deny,
+    /// Allowed only if every given condition holds.
+    AllowIf(Conds),
+}
+
+/// Conditions on a request. Every field that is set must hold (AND); a
+/// list holds if one of its entries does (OR). Which fields apply to which
+/// opcode is checked by the parser (see [`Field::applies_to`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Conds {
+    /// Any opcode: none of these IOSQE_* masks may be fully set.
+    pub sqe_flags_clear: Vec<u8>,
+    /// SOCKET, CONNECT: the address family is one of these.
+    pub family: Option<Vec<u32>>,
+    /// SOCKET: `type & SOCK_TYPE_MASK` is one of these.
+    pub sock_type: Option<Vec<u32>>,
+    /// SOCKET: the protocol is one of these.
+    pub protocol: Option<Vec<u32>>,
+    /// OPENAT, OPENAT2: none of these flag masks is fully set.
+    pub flags_clear: Vec<u64>,
+    /// OPENAT, OPENAT2: each of these flag masks is fully set.
+    pub flags_set: Vec<u64>,
+    pub mode_clear: Vec<u64>,
+    pub mode_set: Vec<u64>,
+    /// OPENAT2 only.
+    pub resolve_clear: Vec<u64>,
+    pub resolve_set: Vec<u64>,
+    /// CONNECT: the port (host order; 0 for non-IP families) is in one of
+    /// these inclusive ranges.
+    pub port: Option<Vec<(u16, u16)>>,
+    /// CONNECT: when `ipv4` or `ipv6` is given, the request must be AF_INET
+    /// with an address in one of the `ipv4` prefixes, or AF_INET6 with an
+    /// address in one of the `ipv6` prefixes. Addresses in host order.
+    pub ipv4: Option<Vec<(u32, u8)>>,
+    pub ipv6: Option<Vec<(u128, u8)>>,
+}
+
+/// Condition fields, for applicability checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    SqeFlags,
+    Family,
+    SockType,
+    Protocol,
+    OpenFlags,
+    Mode,
+    Resolve,
+    Port,
+    Addr,
+}
+
+impl Field {
+    pub fn applies_to(self, op: u8) -> bool {
+        match self {
+            Field::SqeFlags => true,
+            Field::Family => op == IORING_OP_SOCKET || op == IORING_OP_CONNECT,
+            Field::SockType | Field::Protocol => op == IORING_OP_SOCKET,
+            Field::OpenFlags | Field::Mode => op == IORING_OP_OPENAT || op == IORING_OP_OPENAT2,
+            Field::Resolve => op == IORING_OP_OPENAT2,
+            Field::Port | Field::Addr => op == IORING_OP_CONNECT,
+        }
+    }
+}
+
+/// A whole policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// For opcodes without a rule.
+    pub default: Action,
+    /// Opcode -> rule.
+    pub rules: BTreeMap<u8, Rule>,
+}
+
+/// All bits of `mask` are set in `v`.
+pub fn all_set(v: u64, mask: u64) -> bool {
+    v & mask == mask
+}
+
+/// Prefix match on host-order integers of `bits` width.
+pub fn prefix4_match(addr: u32, net: u32, len: u8) -> bool {
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len as u32) };
+    addr & mask == net & mask
+}
+
+pub fn prefix6_match(addr: u128, net: u128, len: u8) -> bool {
+    let mask = if len == 0 { 0 } else { u128::MAX << (128 - len as u32) };
+    addr & mask == net & mask
+}
+
+impl Conds {
+    /// True when no condition is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Conds::default()
+    }
+
+    /// Does the opcode data need to be present (pdu_size > 0)?
+    pub fn reads_pdu(&self) -> bool {
+        let mut c = self.clone();
+        c.sqe_flags_clear.clear();
+        !c.is_empty()
+    }
+
+    /// The direct meaning: does a request with this context satisfy all
+    /// conditions?
+    pub fn allows(&self, ctx: &Ctx) -> bool {
+        let sqe = ctx.sqe_flags() as u64;
+        if self.sqe_flags_clear.iter().any(|&m| all_set(sqe, m as u64)) {
+            return false;
+        }
+        let family = ctx.u32_at(ctx_off::SOCKET_FAMILY);
+        if let Some(l) = &self.family {
+            if !l.contains(&family) {
+                return false;
+            }
+        }
+        if let Some(l) = &self.sock_type {
+            if !l.contains(&(ctx.u32_at(ctx_off::SOCKET_TYPE) & SOCK_TYPE_MASK)) {
+                return false;
+            }
+        }
+        if let Some(l) = &self.protocol {
+            if !l.contains(&ctx.u32_at(ctx_off::SOCKET_PROTOCOL)) {
+                return false;
+            }
+        }
+        let flags = ctx.u64_at(ctx_off::OPEN_FLAGS);
+        let mode = ctx.u64_at(ctx_off::OPEN_MODE);
+        let resolve = ctx.u64_at(ctx_off::OPEN_RESOLVE);
+        for (v, clear, set) in [
+            (flags, &self.flags_clear, &self.flags_set),
+            (mode, &self.mode_clear, &self.mode_set),
+            (resolve, &self.resolve_clear, &self.resolve_set),
+        ] {
+            if clear.iter().any(|&m| all_set(v, m)) || !set.iter().all(|&m| all_set(v, m)) {
+                return false;
+            }
+        }
+        if let Some(ranges) = &self.port {
+            let p = ctx.connect_port();
+            if !ranges.iter().any(|&(lo, hi)| lo <= p && p <= hi) {
+                return false;
+            }
+        }
+        if self.ipv4.is_some() || self.ipv6.is_some() {
+            let a = ctx.connect_addr();
+            let ok4 = family == AF_INET
+                && self.ipv4.as_ref().is_some_and(|l| {
+                    let addr = u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
+                    l.iter().any(|&(net, len)| prefix4_match(addr, net, len))
+                });
+            let ok6 = family == AF_INET6
+                && self.ipv6.as_ref().is_some_and(|l| {
+                    let addr = u128::from_be_bytes(a);
+                    l.iter().any(|&(net, len)| prefix6_match(addr, net, len))
+                });
+            if !ok4 && !ok6 {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl Policy {
+    /// The direct meaning of the policy for one request.
+    pub fn allows(&self, ctx: &Ctx) -> bool {
+        match self.rules.get(&ctx.opcode()) {
+            None => self.default == Action::Allow,
+            Some(Rule::Allow) => true,
+            Some(Rule::Deny) => false,
+            Some(Rule::AllowIf(c)) => c.allows(ctx),
+        }
+    }
+}
