@@ -196,7 +196,8 @@ impl Gen<'_> {
         match (v4.is_some(), v6.is_some()) {
             (true, true) => {
                 self.a.jmp_k(Cond::Eq, AF_INET, l4, Target::Next, "AF_INET?");
-                self.a.jmp_k(Cond::Eq, AF_INET6, l6, self.fail, "AF_INET6? else deny");
+                self.a.jmp_k(Cond::Eq, AF_INET6, l6, Target::Next, "AF_INET6?");
+                self.a.ja(self.fail, "neither: deny");
             }
             (true, false) => {
                 self.a.jmp_k(Cond::Eq, AF_INET, l4, self.fail, "AF_INET? else deny");
@@ -223,7 +224,19 @@ impl Gen<'_> {
                     (w, format!("{}/{len}", std::net::Ipv4Addr::from(net & mask)))
                 })
                 .collect();
-            self.prefix_alts(&alts, ok);
+            if v6.is_some() {
+                // Keep the IPv4 jumps short: leave through local jumps.
+                let (ok4, fail4, outer_fail) = (self.a.label(), self.a.label(), self.fail);
+                self.fail = fail4;
+                self.prefix_alts(&alts, ok4);
+                self.fail = outer_fail;
+                self.a.bind(ok4);
+                self.a.ja(ok, "IPv4 prefix matched");
+                self.a.bind(fail4);
+                self.a.ja(self.fail, "no IPv4 prefix matched: deny");
+            } else {
+                self.prefix_alts(&alts, ok);
+            }
         }
         self.a.bind(l6);
         if let Some(list) = v6 {

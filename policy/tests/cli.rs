@@ -1,0 +1,73 @@
+//! The iou-sandbox binary: check, explain, argument errors. (The exec path
+//! needs a kernel with the series; it is exercised by the kernel tests.)
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_iou-sandbox"))
+}
+
+fn tmp(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("iou-sandbox-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn check_good_file() {
+    let out = bin().args(["check", concat!(env!("CARGO_MANIFEST_DIR"), "/examples/policy.toml")]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 10 filter(s)"));
+}
+
+#[test]
+fn check_bad_file_reports_every_error_with_line() {
+    let p = tmp("bad.toml", "default = \"deny\"\n[op.raed]\naction = \"allow\"\n[op.socket]\nallow_if = { family = [\"inet9\"] }\n");
+    let out = bin().arg("check").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:2: error: unknown opcode `raed`"), "{err}");
+    assert!(err.contains("bad.toml:5: error: op.socket.allow_if.family: unknown address family \"inet9\""), "{err}");
+    assert!(err.contains("2 error(s), nothing installed"), "{err}");
+}
+
+#[test]
+fn bad_policy_runs_nothing() {
+    let p = tmp("bad2.toml", "default = \"deny\"\n[op.read]\naction = 3\n");
+    let marker = std::env::temp_dir().join(format!("iou-sandbox-ran-{}", std::process::id()));
+    let out = bin().arg("--policy").arg(&p).arg("--").arg("touch").arg(&marker).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!marker.exists());
+}
+
+#[test]
+fn missing_file() {
+    let out = bin().args(["check", "/nonexistent/p.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/p.toml"));
+}
+
+#[test]
+fn explain_prints_commented_filters() {
+    let out = bin()
+        .args(["--policy", concat!(env!("CARGO_MANIFEST_DIR"), "/examples/policy.toml"), "--explain"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("filter for IORING_OP_CONNECT (16), pdu_size 24"), "{s}");
+    assert!(s.contains("flags DENY_REST"), "{s}");
+    assert!(s.contains("ld [16]") && s.contains("; load family"), "{s}");
+}
+
+#[test]
+fn usage_errors() {
+    for args in [&[][..], &["--policy"][..], &["--bogus"][..], &["check"][..], &["--policy", "x.toml"][..]] {
+        let out = bin().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"));
+    }
+    let out = bin().arg("--help").output().unwrap();
+    assert!(out.status.success());
+}

@@ -1,0 +1,194 @@
+//! Concrete policies compiled and run on the oracle.
+use iou_policy::abi::IO_URING_BPF_FILTER_DENY_REST;
+use iou_policy::bpf::{self, Ctx};
+use iou_policy::compile::{FilterSet, compile};
+use iou_policy::opcodes::*;
+use iou_policy::parse::parse_policy;
+use iou_policy::policy::Policy;
+
+fn load(text: &str) -> (Policy, FilterSet) {
+    let p = parse_policy(text).unwrap_or_else(|e| panic!("{e:?}"));
+    let f = compile(&p).unwrap();
+    for x in &f {
+        bpf::validate(&x.program.insns).unwrap();
+    }
+    let mut s = FilterSet::new();
+    s.add_all(&f);
+    (p, s)
+}
+
+fn check(p: &Policy, s: &FilterSet, c: &Ctx, want: bool) {
+    assert_eq!(p.allows(c), want, "policy meaning for {c:?}");
+    assert_eq!(s.allows(c), want, "filters for {c:?}");
+}
+
+#[test]
+fn connect_port_and_ipv4() {
+    let (p, s) = load(
+        r#"default = "deny"
+           [op.connect]
+           allow_if = { family = ["inet"], port = ["443", "8000-8080"], ipv4 = ["10.0.0.0/8"] }"#,
+    );
+    check(&p, &s, &Ctx::connect(2, 443, &[10, 1, 2, 3]), true);
+    check(&p, &s, &Ctx::connect(2, 8000, &[10, 0, 0, 1]), true);
+    check(&p, &s, &Ctx::connect(2, 8080, &[10, 255, 255, 255]), true);
+    check(&p, &s, &Ctx::connect(2, 8081, &[10, 1, 2, 3]), false);
+    check(&p, &s, &Ctx::connect(2, 7999, &[10, 1, 2, 3]), false);
+    // 443 byte-swapped is 47873: must not match
+    check(&p, &s, &Ctx::connect(2, 443u16.swap_bytes(), &[10, 1, 2, 3]), false);
+    check(&p, &s, &Ctx::connect(2, 443, &[11, 1, 2, 3]), false);
+    check(&p, &s, &Ctx::connect(2, 443, &[3, 2, 1, 10]), false);
+    check(&p, &s, &Ctx::connect(10, 443, &[10, 1, 2, 3]), false);
+    // other opcodes: denied by DENY_REST
+    check(&p, &s, &Ctx::new(IORING_OP_NOP), false);
+    check(&p, &s, &Ctx::new(22), false);
+}
+
+#[test]
+fn ipv6_prefixes() {
+    let (p, s) = load(
+        r#"default = "allow"
+           [op.connect]
+           allow_if = { ipv6 = ["fd00::/8", "2001:db8:1:2:3::/80"] }"#,
+    );
+    let a: std::net::Ipv6Addr = "fd12::1".parse().unwrap();
+    check(&p, &s, &Ctx::connect(10, 1, &a.octets()), true);
+    let a: std::net::Ipv6Addr = "2001:db8:1:2:3:ffff::1".parse().unwrap();
+    check(&p, &s, &Ctx::connect(10, 1, &a.octets()), true);
+    let a: std::net::Ipv6Addr = "2001:db8:1:2:4::1".parse().unwrap();
+    check(&p, &s, &Ctx::connect(10, 1, &a.octets()), false);
+    check(&p, &s, &Ctx::connect(2, 1, &[253, 0, 0, 0]), false);
+    check(&p, &s, &Ctx::new(22), true);
+}
+
+#[test]
+fn openat_flags_mode_resolve() {
+    let (p, s) = load(
+        r#"default = "allow"
+           [op.openat]
+           allow_if = { flags_clear = ["O_CREAT", "O_TMPFILE"] }
+           [op.openat2]
+           allow_if = { resolve_set = ["RESOLVE_BENEATH"], mode_clear = ["S_ISUID"] }"#,
+    );
+    let creat = libc::O_CREAT as u64;
+    check(&p, &s, &Ctx::open(IORING_OP_OPENAT, 0, 0, 0), true);
+    check(&p, &s, &Ctx::open(IORING_OP_OPENAT, libc::O_RDWR as u64, 0, 0), true);
+    check(&p, &s, &Ctx::open(IORING_OP_OPENAT, creat, 0o644, 0), false);
+    // O_DIRECTORY alone is fine; O_TMPFILE (which includes it) is not.
+    check(&p, &s, &Ctx::open(IORING_OP_OPENAT, libc::O_DIRECTORY as u64, 0, 0), true);
+    check(&p, &s, &Ctx::open(IORING_OP_OPENAT, libc::O_TMPFILE as u64, 0, 0), false);
+    // high flag word is irrelevant to O_CREAT
+    check(&p, &s, &Ctx::open(IORING_OP_OPENAT, 1 << 40, 0, 0), true);
+    check(&p, &s, &Ctx::open(IORING_OP_OPENAT2, 0, 0, 8), true);
+    check(&p, &s, &Ctx::open(IORING_OP_OPENAT2, 0, 0, 0), false);
+    check(&p, &s, &Ctx::open(IORING_OP_OPENAT2, creat, 0o4755, 8), false);
+    check(&p, &s, &Ctx::open(IORING_OP_OPENAT2, creat, 0o755, 0x18), true);
+}
+
+#[test]
+fn socket_rules_ignore_type_flags() {
+    let (p, s) = load(
+        r#"default = "allow"
+           [op.socket]
+           allow_if = { family = ["inet", "inet6"], type = ["stream"], protocol = [0, "tcp"] }"#,
+    );
+    check(&p, &s, &Ctx::socket(2, 1, 0), true);
+    check(&p, &s, &Ctx::socket(10, 1 | libc::SOCK_CLOEXEC as u32 | libc::SOCK_NONBLOCK as u32, 6), true);
+    check(&p, &s, &Ctx::socket(2, 2, 0), false);
+    check(&p, &s, &Ctx::socket(1, 1, 0), false);
+    check(&p, &s, &Ctx::socket(2, 1, 17), false);
+}
+
+#[test]
+fn sqe_flags_clear() {
+    let (p, s) = load(
+        r#"default = "allow"
+           [op.read]
+           allow_if = { sqe_flags_clear = ["IOSQE_FIXED_FILE", "async"] }"#,
+    );
+    let mut c = Ctx::new(22);
+    check(&p, &s, &c, true);
+    c.set_sqe_flags(0x04);
+    check(&p, &s, &c, true);
+    c.set_sqe_flags(0x01);
+    check(&p, &s, &c, false);
+    c.set_sqe_flags(0x10);
+    check(&p, &s, &c, false);
+}
+
+#[test]
+fn default_deny_sets_deny_rest_on_last_filter_only() {
+    let p = parse_policy("default = \"deny\"\n[op.read]\naction = \"allow\"\n[op.write]\naction = \"allow\"\n").unwrap();
+    let f = compile(&p).unwrap();
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0].flags, 0);
+    assert_eq!(f[1].flags, IO_URING_BPF_FILTER_DENY_REST);
+    assert_eq!(f[0].pdu_size, 0);
+}
+
+#[test]
+fn default_deny_without_rules_denies_everything() {
+    let (p, s) = load("default = \"deny\"\n");
+    for op in 0..IORING_OP_LAST as u8 {
+        check(&p, &s, &Ctx::new(op), false);
+    }
+}
+
+#[test]
+fn default_allow_without_rules_installs_nothing() {
+    let p = parse_policy("default = \"allow\"\n").unwrap();
+    assert!(compile(&p).unwrap().is_empty());
+}
+
+#[test]
+fn pdu_size_only_when_data_is_read() {
+    let p = parse_policy(
+        r#"default = "allow"
+           [op.connect]
+           allow_if = { port = [443] }
+           [op.socket]
+           allow_if = { sqe_flags_clear = ["async"] }
+           [op.openat]
+           action = "deny""#,
+    )
+    .unwrap();
+    let f = compile(&p).unwrap();
+    let by_op = |op| f.iter().find(|x| x.opcode == op).unwrap().pdu_size;
+    assert_eq!(by_op(IORING_OP_CONNECT), 24);
+    assert_eq!(by_op(IORING_OP_SOCKET), 0);
+    assert_eq!(by_op(IORING_OP_OPENAT), 0);
+}
+
+#[test]
+fn long_lists_still_compile_with_trampolines() {
+    let ports: Vec<String> = (0..64).map(|i| format!("\"{}-{}\"", 1000 + 10 * i, 1003 + 10 * i)).collect();
+    let v4: Vec<String> = (0..64).map(|i| format!("\"10.{i}.0.0/16\"")).collect();
+    let v6: Vec<String> = (0..16).map(|i| format!("\"fd00:{i:x}::/33\"")).collect();
+    let fams: Vec<String> = (0..64).map(|i| i.to_string()).collect();
+    let text = format!(
+        "default = \"deny\"\n[op.connect.allow_if]\nfamily = [{}]\nport = [{}]\nipv4 = [{}]\nipv6 = [{}]\nsqe_flags_clear = [1,2,4,8,16,32,64]\n",
+        fams.join(","),
+        ports.join(","),
+        v4.join(","),
+        v6.join(",")
+    );
+    let (p, s) = load(&text);
+    check(&p, &s, &Ctx::connect(2, 1001, &[10, 5, 0, 1]), true);
+    check(&p, &s, &Ctx::connect(2, 1631, &[10, 63, 9, 9]), true);
+    check(&p, &s, &Ctx::connect(2, 1004, &[10, 5, 0, 1]), false);
+    check(&p, &s, &Ctx::connect(2, 1001, &[10, 64, 0, 1]), false);
+    let a: std::net::Ipv6Addr = "fd00:f:7fff::1".parse().unwrap();
+    check(&p, &s, &Ctx::connect(10, 1001, &a.octets()), true);
+    let a: std::net::Ipv6Addr = "fd00:f:8000::1".parse().unwrap();
+    check(&p, &s, &Ctx::connect(10, 1001, &a.octets()), false);
+}
+
+#[test]
+fn explain_lists_every_filter() {
+    let p = parse_policy(include_str!("../examples/policy.toml")).unwrap();
+    let f = compile(&p).unwrap();
+    let text: String = f.iter().map(|x| x.explain()).collect();
+    assert!(text.contains("IORING_OP_CONNECT (16)"));
+    assert!(text.contains("DENY_REST"));
+    assert!(text.contains("; deny"));
+}
