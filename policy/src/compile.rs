@@ -80,6 +80,10 @@ fn words64(off: usize, mask: u64) -> Vec<(u32, u32)> {
         .collect()
 }
 
+/// One address alternative: (offset, mask, value) words that must all
+/// match, and its name for comments.
+type Alt = (Vec<(u32, u32, u32)>, String);
+
 struct Gen<'a> {
     a: &'a mut Asm,
     /// Where a failed condition goes.
@@ -208,7 +212,7 @@ impl Gen<'_> {
         }
         self.a.bind(l4);
         if let Some(list) = v4 {
-            let alts: Vec<(Vec<(u32, u32, u32)>, String)> = list
+            let alts: Vec<Alt> = list
                 .iter()
                 .map(|&(net, len)| {
                     let mask = if len == 0 { 0 } else { u32::MAX << (32 - len as u32) };
@@ -240,7 +244,7 @@ impl Gen<'_> {
         }
         self.a.bind(l6);
         if let Some(list) = v6 {
-            let alts: Vec<(Vec<(u32, u32, u32)>, String)> = list
+            let alts: Vec<Alt> = list
                 .iter()
                 .map(|&(net, len)| {
                     let mask = if len == 0 { 0 } else { u128::MAX << (128 - len as u32) };
@@ -264,7 +268,7 @@ impl Gen<'_> {
 
     /// Each alternative: a list of (offset, mask, value) words that must all
     /// match. Jump to `ok` on the first alternative that matches, else fail.
-    fn prefix_alts(&mut self, alts: &[(Vec<(u32, u32, u32)>, String)], ok: Label) {
+    fn prefix_alts(&mut self, alts: &[Alt], ok: Label) {
         if alts.is_empty() {
             self.a.ja(self.fail, "empty prefix list: nothing matches");
         }

@@ -166,3 +166,14 @@ fn names_are_flexible() {
     assert_eq!(c.port, Some(vec![(443, 443), (1000, 2000)]));
     assert_eq!(c.ipv4, Some(vec![(0x7f00_0001, 32)]));
 }
+
+#[test]
+fn readme_example_parses() {
+    let readme = include_str!("../README.md");
+    let start = readme.find("```toml\n").unwrap() + 8;
+    let end = start + readme[start..].find("```").unwrap();
+    let p = parse_policy(&readme[start..end]).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(p.rules.get(&23), Some(&Rule::Allow));
+    assert_eq!(p.rules.get(&22), Some(&Rule::Allow));
+    assert_eq!(p.rules.len(), 4);
+}
