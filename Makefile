@@ -1,0 +1,61 @@
+# Build, boot and test the io_uring cBPF filter series.
+#
+#   make test    set up, build, boot in QEMU, run every test, summarise
+#   make run     boot the patched kernel and show filters at work
+#
+# See README.md for the rest.
+
+SHELL := /bin/bash
+S := scripts
+
+.PHONY: all setup tree kernel headers selftests host-tests test run export \
+	series checkpatch rustfmtcheck clippy clean distclean help
+
+all: test
+
+help:
+	@sed -n '/^# /,/^$$/p' Makefile
+
+setup:
+	@$(S)/setup.sh
+
+tree: setup
+	@$(S)/tree.sh
+
+kernel: tree
+	@$(S)/kernel.sh
+
+# Exported uapi headers and the io_uring kselftests, built on the host.
+selftests: kernel
+	@$(S)/selftests.sh
+
+host-tests: setup
+	@$(S)/host-tests.sh
+
+test: selftests
+	@$(S)/test.sh
+
+run: selftests
+	@$(S)/run.sh
+
+export:
+	@$(S)/export.sh
+
+series:
+	@$(S)/series.sh
+
+checkpatch:
+	@$(S)/checkpatch.sh
+
+rustfmtcheck: tree
+	@source $(S)/lib.sh && kmake rustfmtcheck
+
+clippy: tree
+	@source $(S)/lib.sh && kmake CLIPPY=1 -j$$JOBS
+
+clean:
+	rm -rf build/out
+
+distclean:
+	@$(S)/tree.sh --check-exported
+	rm -rf build

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Boot the patched kernel in QEMU and show filters denying and allowing
+# real requests.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+mkdir -p "$BUILD/demo"
+gcc -Wall -O2 -I"$TREE/tools/include" -isystem "$TREE/usr/include" \
+	-o "$BUILD/demo/filter-demo" "$TOP/demo/filter-demo.c"
+
+accel=(--disable-kvm)
+[ "${VNG_KVM:-0}" = 1 ] && accel=()
+echo "run: booting $(make -s -C "$TREE" kernelversion) in QEMU"
+cd "$TREE"
+timeout --kill-after=30 600 vng "${accel[@]}" --memory 1G --cpus 2 \
+	-- sh -c "uname -r; $BUILD/demo/filter-demo" </dev/null

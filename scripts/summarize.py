@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Summarise a test run: KUnit (from the guest's dmesg), kselftests (TAP
+from run_kselftest.sh), host tests, and kernel splats.
+
+Prints a per-suite table and the line `N passed, N failed`; exits 1 on any
+failure, missing result, timeout or splat.
+"""
+import os
+import re
+import sys
+
+out = sys.argv[1]
+rows = []  # (suite, passed, failed, skipped, note)
+problems = []
+
+
+def read(name):
+    path = os.path.join(out, name)
+    if not os.path.exists(path):
+        return None
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+TS = re.compile(r"^\[\s*\d+\.\d+\]\s?")
+
+
+def kunit(dmesg):
+    """KUnit prints '# <suite>: pass:P fail:F skip:S total:T' per suite."""
+    found = False
+    for line in dmesg.splitlines():
+        line = TS.sub("", line).strip()
+        m = re.match(r"# (\S+): pass:(\d+) fail:(\d+) skip:(\d+) total:(\d+)$",
+                     line)
+        if m:
+            found = True
+            rows.append(("kunit:" + m.group(1), int(m.group(2)),
+                         int(m.group(3)), int(m.group(4)), ""))
+    if not found:
+        problems.append("no KUnit results in the guest's kernel log")
+
+
+def kselftest(tap):
+    """run_kselftest.sh: one outer result per program, its own TAP nested
+    behind '# '."""
+    prog = None
+    inner = {}
+    for line in tap.splitlines():
+        m = re.match(r"# selftests: (\S+): (\S+)$", line)
+        if m:
+            prog = m.group(2)
+            inner = {"p": 0, "f": 0, "s": 0}
+            continue
+        if prog is None:
+            continue
+        m = re.match(r"# (not ok|ok) \d+ (.*)$", line)
+        if m:
+            if "# SKIP" in m.group(2):
+                inner["s"] += 1
+            elif m.group(1) == "ok":
+                inner["p"] += 1
+            else:
+                inner["f"] += 1
+            continue
+        m = re.match(r"(not ok|ok) \d+ selftests: \S+: (\S+)(.*)$", line)
+        if m and m.group(2) == prog:
+            note = ""
+            if m.group(1) == "not ok" and inner["f"] == 0:
+                # Crashed, timed out or exited non-zero without
+                # reporting a failing test: count the program.
+                inner["f"] += 1
+                note = (m.group(3).strip(" #") or "exited non-zero")
+            if inner["p"] + inner["f"] + inner["s"] == 0:
+                if "SKIP" in m.group(3):
+                    inner["s"] += 1
+                else:
+                    inner["p"] += 1
+            rows.append(("kselftest:" + prog, inner["p"], inner["f"],
+                         inner["s"], note))
+            prog = None
+    if prog is not None:
+        rows.append(("kselftest:" + prog, inner["p"], inner["f"] + 1,
+                     inner["s"], "did not finish"))
+
+
+def host(text):
+    """rustc --test harnesses: 'test result: ok. P passed; F failed; ...'."""
+    for m in re.finditer(r"^== (\S+)$|^test result: \w+\. (\d+) passed; "
+                         r"(\d+) failed; (\d+) ignored", text, re.M):
+        if m.group(1):
+            suite = m.group(1)
+        else:
+            rows.append(("host:" + suite, int(m.group(2)), int(m.group(3)),
+                         int(m.group(4)), ""))
+    for m in re.finditer(r"^FAILED: (\S+)$", text, re.M):
+        rows.append(("host:" + m.group(1), 0, 1, 0, "did not build or run"))
+
+
+SPLATS = [
+    r"BUG: ", r"WARNING: ", r"KASAN: ", r"Kernel panic", r"Oops",
+    r"possible circular locking", r"possible recursive locking",
+    r"inconsistent lock state", r"suspicious RCU usage",
+    r"rcu: INFO: .* stall", r"self-detected stall", r"UBSAN: ",
+    r"general protection fault", r"Call Trace:", r"refcount_t: ",
+    r"kmemleak: \d+ new suspected memory leaks",
+]
+
+
+def splats(dmesg):
+    hits = []
+    for line in dmesg.splitlines():
+        for pat in SPLATS:
+            if re.search(pat, line):
+                hits.append(TS.sub("", line).strip())
+                break
+    return hits
+
+
+h = read("host.txt")
+if h is not None:
+    host(h)
+
+vng_exit = (read("vng-exit") or "").strip()
+done = read("guest-done") is not None
+dmesg = read("dmesg.txt")
+tap = read("kselftest.tap")
+
+if vng_exit == "124":
+    problems.append("the guest timed out")
+if not done:
+    problems.append("the guest did not finish (vng exit %s); see %s"
+                    % (vng_exit or "?", os.path.join(out, "console.txt")))
+if dmesg is not None:
+    kunit(dmesg)
+    for s in splats(dmesg):
+        problems.append("kernel: " + s)
+if tap is not None:
+    kselftest(tap)
+else:
+    problems.append("no kselftest results")
+leaks = read("kmemleak.txt")
+if leaks:
+    n = leaks.count("unreferenced object")
+    problems.append("kmemleak: %d unreferenced object(s), see %s"
+                    % (n, os.path.join(out, "kmemleak.txt")))
+
+# De-duplicate splat lines but keep the first few.
+seen = []
+for p in problems:
+    if p not in seen:
+        seen.append(p)
+problems = seen[:20] + (["... %d more" % (len(seen) - 20)]
+                        if len(seen) > 20 else [])
+
+w = max([len(r[0]) for r in rows] + [5])
+print()
+print("%-*s %7s %7s %7s" % (w, "suite", "passed", "failed", "skipped"))
+for suite, p, f, s, note in rows:
+    print("%-*s %7d %7d %7d%s" % (w, suite, p, f, s,
+                                   ("  " + note) if note else ""))
+passed = sum(r[1] for r in rows)
+failed = sum(r[2] for r in rows) + len(problems)
+skipped = sum(r[3] for r in rows)
+for p in problems:
+    print("FAIL: " + p)
+for suite, p, f, s, note in rows:
+    if f:
+        print("FAIL: %s: %d failed%s" % (suite, f, (" (" + note + ")") if note else ""))
+print()
+print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
+sys.exit(1 if failed or not rows else 0)

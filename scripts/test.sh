@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Boot the built kernel in QEMU (virtme-ng), run the KUnit suites built
+# into it and the io_uring kselftests, and summarise.
+#
+# VNG_KVM=1 uses KVM where it works (it does not on nested machines of
+# the kind CI runs on); the default is TCG.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+OUT=$BUILD/out
+TIMEOUT=${TEST_TIMEOUT:-1800}
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+"$TOP/scripts/host-tests.sh" >"$OUT/host.txt" 2>&1 || true
+
+accel=(--disable-kvm)
+[ "${VNG_KVM:-0}" = 1 ] && accel=()
+
+echo "test: booting $(make -s -C "$TREE" kernelversion) in QEMU (timeout ${TIMEOUT}s)"
+rc=0
+(cd "$TREE" && timeout --kill-after=30 "$TIMEOUT" \
+	vng "${accel[@]}" --memory 2G --cpus 2 --rwdir "$OUT" \
+	--append "kmemleak=on" \
+	-- sh "$TOP/scripts/guest.sh" "$OUT" "$BUILD/kselftest") \
+	>"$OUT/console.txt" 2>&1 </dev/null || rc=$?
+echo "$rc" >"$OUT/vng-exit"
+python3 "$TOP/scripts/summarize.py" "$OUT"
