@@ -10,7 +10,7 @@ DEB_PKGS=(
 	qemu-system-x86 udev
 	ccache make flex bison bc cpio kmod pahole
 	libelf-dev libssl-dev
-	python3-pip rsync busybox-static
+	python3-pip python3-ply python3-git rsync busybox-static
 	gcc libc6-dev
 )
 BINDGEN_VERSION=0.73.2

@@ -32,7 +32,7 @@ def kunit(dmesg):
         line = TS.sub("", line).strip()
         m = re.match(r"# (\S+): pass:(\d+) fail:(\d+) skip:(\d+) total:(\d+)$",
                      line)
-        if m:
+        if m and m.group(1) != "Totals":
             found = True
             rows.append(("kunit:" + m.group(1), int(m.group(2)),
                          int(m.group(3)), int(m.group(4)), ""))
@@ -40,47 +40,31 @@ def kunit(dmesg):
         problems.append("no KUnit results in the guest's kernel log")
 
 
-def kselftest(tap):
-    """run_kselftest.sh: one outer result per program, its own TAP nested
-    behind '# '."""
-    prog = None
-    inner = {}
+def kselftest(name, tap, rc):
+    """One kselftest program: its TAP (kselftest_harness) and exit status."""
+    p = f = s = 0
     for line in tap.splitlines():
-        m = re.match(r"# selftests: (\S+): (\S+)$", line)
-        if m:
-            prog = m.group(2)
-            inner = {"p": 0, "f": 0, "s": 0}
+        m = re.match(r"(not ok|ok) \d+ (.*)$", line)
+        if not m:
             continue
-        if prog is None:
-            continue
-        m = re.match(r"# (not ok|ok) \d+ (.*)$", line)
-        if m:
-            if "# SKIP" in m.group(2):
-                inner["s"] += 1
-            elif m.group(1) == "ok":
-                inner["p"] += 1
-            else:
-                inner["f"] += 1
-            continue
-        m = re.match(r"(not ok|ok) \d+ selftests: \S+: (\S+)(.*)$", line)
-        if m and m.group(2) == prog:
-            note = ""
-            if m.group(1) == "not ok" and inner["f"] == 0:
-                # Crashed, timed out or exited non-zero without
-                # reporting a failing test: count the program.
-                inner["f"] += 1
-                note = (m.group(3).strip(" #") or "exited non-zero")
-            if inner["p"] + inner["f"] + inner["s"] == 0:
-                if "SKIP" in m.group(3):
-                    inner["s"] += 1
-                else:
-                    inner["p"] += 1
-            rows.append(("kselftest:" + prog, inner["p"], inner["f"],
-                         inner["s"], note))
-            prog = None
-    if prog is not None:
-        rows.append(("kselftest:" + prog, inner["p"], inner["f"] + 1,
-                     inner["s"], "did not finish"))
+        if "# SKIP" in m.group(2):
+            s += 1
+        elif m.group(1) == "ok":
+            p += 1
+        else:
+            f += 1
+    note = ""
+    if rc == "124" or rc == "137":
+        f += 1
+        note = "timed out"
+    elif rc not in ("0", "4") and f == 0:
+        # Crashed or exited non-zero without a failing test.
+        f += 1
+        note = "exit status %s" % rc
+    elif p + f + s == 0:
+        f += 1
+        note = "no results"
+    rows.append(("kselftest:" + name, p, f, s, note))
 
 
 def host(text):
@@ -123,7 +107,6 @@ if h is not None:
 vng_exit = (read("vng-exit") or "").strip()
 done = read("guest-done") is not None
 dmesg = read("dmesg.txt")
-tap = read("kselftest.tap")
 
 if vng_exit == "124":
     problems.append("the guest timed out")
@@ -134,9 +117,12 @@ if dmesg is not None:
     kunit(dmesg)
     for s in splats(dmesg):
         problems.append("kernel: " + s)
-if tap is not None:
-    kselftest(tap)
-else:
+ksft = sorted(f[5:-4] for f in os.listdir(out)
+              if f.startswith("ksft-") and f.endswith(".tap"))
+for name in ksft:
+    kselftest(name, read("ksft-%s.tap" % name),
+              (read("ksft-%s.rc" % name) or "?").strip())
+if not ksft:
     problems.append("no kselftest results")
 leaks = read("kmemleak.txt")
 if leaks:
