@@ -11,7 +11,10 @@ git_id() {
 
 apply_series() {
 	shopt -s nullglob
-	local p=("$TOP"/patches/[0-9][0-9][0-9][0-9]-*.patch)
+	local p=() f
+	for f in "$TOP"/patches/[0-9][0-9][0-9][0-9]-*.patch; do
+		[ "$(basename "$f")" = 0000-cover-letter.patch ] || p+=("$f")
+	done
 	[ ${#p[@]} -gt 0 ] || { echo "tree: no patches to apply"; return 0; }
 	git_id am --quiet --keep-cr "${p[@]}" ||
 		die "the series does not apply (git -C $TREE am --abort to clean up)"
