@@ -8,7 +8,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all setup tree kernel headers selftests host-tests test run export \
+.PHONY: all setup tree kernel headers selftests host-tests test run bench export \
 	series checkpatch rustfmtcheck clippy clean distclean help
 
 all: test
@@ -37,6 +37,10 @@ test: selftests
 
 run: selftests
 	@$(S)/run.sh
+
+# Instructions per request with 0..8 filters (a kernel without debugging).
+bench: selftests
+	@$(S)/bench.sh
 
 export:
 	@$(S)/export.sh

@@ -10,7 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/uio.h>
-#include <linux/filter.h>
+#include <uapi/linux/filter.h>
 #include <linux/io_uring/bpf_filter.h>
 #include <io_uring/mini_liburing.h>
 
@@ -22,6 +22,10 @@ static int submit_one(struct io_uring *ring, int op, int fd)
 	struct io_uring_cqe *cqe;
 	int res;
 
+	if (!sqe) {
+		fprintf(stderr, "no free SQE\n");
+		exit(1);
+	}
 	memset(sqe, 0, sizeof(*sqe));
 	sqe->opcode = op;
 	sqe->fd = fd;

@@ -4,7 +4,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 rc=0
-for p in "$TOP"/patches/[0-9][0-9][0-9][1-9]-*.patch; do
+for p in "$TOP"/patches/[0-9][0-9][0-9][0-9]-*.patch; do
+	[ "$(basename "$p")" = 0000-cover-letter.patch ] && continue
 	if ! out=$(cd "$TREE" && perl scripts/checkpatch.pl --strict --quiet \
 		--show-types \
 		"$p"); then
