@@ -6,7 +6,7 @@ set -euo pipefail
 DEB_PKGS=(
 	linux-source-6.12
 	clang-22 lld-22 llvm-22 libclang-22-dev
-	rustc-web rust-web-src
+	rustc-web rust-web-src rust-web-clippy
 	qemu-system-x86 udev
 	ccache make flex bison bc cpio kmod pahole
 	libelf-dev libssl-dev
