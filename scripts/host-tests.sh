@@ -15,3 +15,9 @@ for t in "$TOP"/tests/host/*.rs; do
 	fi
 	"$BUILD/host/$name" || true
 done
+
+# The policy tool (policy/): its cargo tests, oracle and compiler included.
+echo "== policy"
+if ! (cd "$TOP/policy" && cargo test --locked --quiet 2>&1); then
+	echo "FAILED: policy"
+fi
