@@ -83,7 +83,7 @@ int main(void)
 		perror("setup");
 		return 1;
 	}
-	printf("A new ring, no filters:\n");
+	printf("A new ring, no ring filters:\n");
 	show(&ring, fd);
 
 	ret = add_filter(&ring, IORING_OP_NOP, 1);
