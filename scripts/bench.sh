@@ -9,7 +9,7 @@ set -euo pipefail
 BT=$BUILD/bench-linux
 head=$(git -C "$TREE" rev-parse HEAD)
 if [ ! -d "$BT" ]; then
-	git -C "$TREE" worktree add --detach "$BT" "$head" >/dev/null
+	git -C "$TREE" worktree add --quiet --detach "$BT" "$head"
 else
 	git -C "$BT" checkout --quiet --detach "$head"
 fi
