@@ -297,21 +297,18 @@ pub fn validate(prog: &[SockFilter]) -> Result<(), ValidateError> {
             {
                 return Err(ValidateError::BadMemIndex { pc, k });
             }
-            c if c == BPF_JMP | BPF_JA => {
-                if k as u64 >= (len - pc - 1) as u64 {
+            c if c == BPF_JMP | BPF_JA
+                && k as u64 >= (len - pc - 1) as u64 => {
                     return Err(ValidateError::JumpOutOfRange { pc });
                 }
-            }
-            c if is_cond_jump(c) => {
-                if pc + insn.jt as usize + 1 >= len || pc + insn.jf as usize + 1 >= len {
+            c if is_cond_jump(c)
+                && (pc + insn.jt as usize + 1 >= len || pc + insn.jf as usize + 1 >= len) => {
                     return Err(ValidateError::JumpOutOfRange { pc });
                 }
-            }
-            c if c == BPF_LD | BPF_W | BPF_ABS => {
-                if k as usize >= CTX_SIZE || k & 3 != 0 {
+            c if c == BPF_LD | BPF_W | BPF_ABS
+                && (k as usize >= CTX_SIZE || k & 3 != 0) => {
                     return Err(ValidateError::BadLoadOffset { pc, k });
                 }
-            }
             _ => {}
         }
     }

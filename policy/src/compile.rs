@@ -80,6 +80,24 @@ fn words64(off: usize, mask: u64) -> Vec<(u32, u32)> {
         .collect()
 }
 
+/// The bits of a 64-bit field at `field` that the 32-bit word at `word`
+/// with mask `m` tests (the first word holds the low half on little-endian
+/// machines, the high half on big-endian ones).
+fn word_bits(field: usize, word: u32, m: u32) -> u64 {
+    let first = word as usize == field;
+    if first == cfg!(target_endian = "little") { m as u64 } else { (m as u64) << 32 }
+}
+
+/// A mask for comments: its names and value (`O_CREAT (0x40)`), or just the
+/// value when no name applies. Mode bits are shown in octal.
+fn describe(table: &[(&'static str, u64)], mask: u64) -> String {
+    let v = if table == names::MODE_BITS { format!("{mask:#o}") } else { format!("{mask:#x}") };
+    match names::mask_name(table, mask) {
+        Some(n) => format!("{n} ({v})"),
+        None => v,
+    }
+}
+
 /// One address alternative: (offset, mask, value) words that must all
 /// match, and its name for comments.
 type Alt = (Vec<(u32, u32, u32)>, String);
@@ -93,7 +111,8 @@ struct Gen<'a> {
 impl Gen<'_> {
     /// Jump to `yes` when all bits of every (offset, mask) word are set,
     /// else to `no`. Falls through to neither: always jumps.
-    fn all_bits(&mut self, words: &[(u32, u32)], yes: Target, no: Target, what: &str) {
+    /// `name(off, m)` names the bits `m` of the word at `off` for comments.
+    fn all_bits(&mut self, words: &[(u32, u32)], yes: Target, no: Target, what: &str, name: &dyn Fn(u32, u32) -> String) {
         let n = words.len();
         if n == 0 {
             self.a.ja(yes, &format!("{what}: empty mask is always set"));
@@ -104,27 +123,31 @@ impl Gen<'_> {
             let t = if last { yes } else { Target::Next };
             self.a.ld_abs(off, &format!("{what}: load word at {off}"));
             if m.is_power_of_two() {
-                self.a.jmp_k(Cond::Set, m, t, no, &format!("bit {m:#x} set?"));
+                self.a.jmp_k(Cond::Set, m, t, no, &format!("{} set?", name(off, m)));
             } else {
                 self.a.alu_k(BPF_AND, m, "");
-                self.a.jmp_k(Cond::Eq, m, t, no, &format!("all of {m:#x} set?"));
+                self.a.jmp_k(Cond::Eq, m, t, no, &format!("all of {} set?", name(off, m)));
             }
         }
     }
 
     /// Fail if all bits of `mask` are set in the 64-bit field at `off`.
-    fn clear64(&mut self, off: usize, mask: u64, what: &str) {
+    fn clear64(&mut self, off: usize, mask: u64, what: &str, table: &[(&'static str, u64)]) {
         let ok = self.a.label();
         let w = words64(off, mask);
-        self.all_bits(&w, Target::To(self.fail), Target::To(ok), &format!("{what} {mask:#x} must not be set"));
+        let name = |o: u32, m: u32| describe(table, word_bits(off, o, m));
+        let what = format!("{what} {} must not be set", describe(table, mask));
+        self.all_bits(&w, Target::To(self.fail), Target::To(ok), &what, &name);
         self.a.bind(ok);
     }
 
     /// Fail unless all bits of `mask` are set in the 64-bit field at `off`.
-    fn set64(&mut self, off: usize, mask: u64, what: &str) {
+    fn set64(&mut self, off: usize, mask: u64, what: &str, table: &[(&'static str, u64)]) {
         let ok = self.a.label();
         let w = words64(off, mask);
-        self.all_bits(&w, Target::To(ok), Target::To(self.fail), &format!("{what} {mask:#x} must be set"));
+        let name = |o: u32, m: u32| describe(table, word_bits(off, o, m));
+        let what = format!("{what} {} must be set", describe(table, mask));
+        self.all_bits(&w, Target::To(ok), Target::To(self.fail), &what, &name);
         self.a.bind(ok);
     }
 
@@ -338,7 +361,9 @@ fn gen_conds(c: &Conds, direct: bool) -> Result<Program, AsmError> {
         block(&mut a, &mut |g| {
             let ok = g.a.label();
             let fail = g.fail;
-            g.all_bits(&[(8, word)], Target::To(fail), Target::To(ok), &format!("sqe_flags {m:#x} must not be set"));
+            let what = format!("sqe_flags {} must not be set", describe(names::SQE_FLAGS, m as u64));
+            let name = |_: u32, _: u32| names::mask_name(names::SQE_FLAGS, m as u64).unwrap_or(format!("{m:#x}"));
+            g.all_bits(&[(8, word)], Target::To(fail), Target::To(ok), &what, &name);
             g.a.bind(ok);
         });
     }
@@ -362,16 +387,16 @@ fn gen_conds(c: &Conds, direct: bool) -> Result<Program, AsmError> {
         });
     }
     let fields64 = [
-        (ctx_off::OPEN_FLAGS, "flags", &c.flags_clear, &c.flags_set),
-        (ctx_off::OPEN_MODE, "mode", &c.mode_clear, &c.mode_set),
-        (ctx_off::OPEN_RESOLVE, "resolve", &c.resolve_clear, &c.resolve_set),
+        (ctx_off::OPEN_FLAGS, "flags", &c.flags_clear, &c.flags_set, names::OPEN_FLAGS),
+        (ctx_off::OPEN_MODE, "mode", &c.mode_clear, &c.mode_set, names::MODE_BITS),
+        (ctx_off::OPEN_RESOLVE, "resolve", &c.resolve_clear, &c.resolve_set, names::RESOLVE_BITS),
     ];
-    for (off, what, clear, set) in fields64 {
+    for (off, what, clear, set, table) in fields64 {
         for &m in clear.iter() {
-            block(&mut a, &mut |g| g.clear64(off, m, what));
+            block(&mut a, &mut |g| g.clear64(off, m, what, table));
         }
         for &m in set.iter() {
-            block(&mut a, &mut |g| g.set64(off, m, what));
+            block(&mut a, &mut |g| g.set64(off, m, what, table));
         }
     }
     if let Some(r) = &c.port {

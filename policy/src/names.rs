@@ -46,7 +46,24 @@ pub const PROTOCOLS: &[(&str, u32)] = &[
     ("mptcp", 262),
 ];
 
-/// open(2) flags, with this architecture's values.
+/// The kernel's `O_LARGEFILE` on this architecture. glibc (and so the
+/// `libc` crate) defines `O_LARGEFILE` as 0 on 64-bit targets, but the
+/// kernel has a real bit for it and sets it on every OPENAT/OPENAT2 request
+/// (except with `O_PATH`) on 64-bit kernels, so filters see that bit.
+pub const KERNEL_O_LARGEFILE: u64 = if cfg!(any(target_arch = "aarch64", target_arch = "arm")) {
+    0o400000
+} else if cfg!(any(target_arch = "powerpc", target_arch = "powerpc64")) {
+    0o200000
+} else if cfg!(any(target_arch = "mips", target_arch = "mips64")) {
+    0x2000
+} else if cfg!(any(target_arch = "sparc", target_arch = "sparc64")) {
+    0x40000
+} else {
+    0o100000
+};
+
+/// open(2) flags, with this architecture's values (the kernel's, where
+/// the C library's differ: `O_LARGEFILE`).
 pub const OPEN_FLAGS: &[(&str, u64)] = &[
     ("O_WRONLY", libc::O_WRONLY as u64),
     ("O_RDWR", libc::O_RDWR as u64),
@@ -59,7 +76,7 @@ pub const OPEN_FLAGS: &[(&str, u64)] = &[
     ("O_DSYNC", libc::O_DSYNC as u64),
     ("O_SYNC", libc::O_SYNC as u64),
     ("O_DIRECT", libc::O_DIRECT as u64),
-    ("O_LARGEFILE", libc::O_LARGEFILE as u64),
+    ("O_LARGEFILE", KERNEL_O_LARGEFILE),
     ("O_DIRECTORY", libc::O_DIRECTORY as u64),
     ("O_NOFOLLOW", libc::O_NOFOLLOW as u64),
     ("O_NOATIME", libc::O_NOATIME as u64),
@@ -123,4 +140,62 @@ pub fn lookup<T: Copy>(table: &[(&str, T)], prefix: &str, name: &str) -> Option<
 /// Name of a value for comments (first match).
 pub fn name_of<T: Copy + PartialEq>(table: &[(&'static str, T)], v: T) -> Option<&'static str> {
     table.iter().find(|(_, x)| *x == v).map(|(n, _)| *n)
+}
+
+/// Name a bit mask with the names of `table`: the name whose value is
+/// exactly `mask`, else the names that cover it (widest first, each fully
+/// inside what is left) joined with `|`, with any bits left over in hex.
+/// `None` when no name applies to any of its bits.
+pub fn mask_name(table: &[(&'static str, u64)], mask: u64) -> Option<String> {
+    if mask == 0 {
+        return None;
+    }
+    if let Some(n) = name_of(table, mask) {
+        return Some(n.to_string());
+    }
+    let mut cands: Vec<(&str, u64)> = table.iter().copied().filter(|&(_, v)| v != 0 && v & mask == v).collect();
+    cands.sort_by_key(|&(_, v)| std::cmp::Reverse(v.count_ones()));
+    let mut left = mask;
+    let mut parts = Vec::new();
+    for (n, v) in cands {
+        if v & left == v {
+            parts.push(n.to_string());
+            left &= !v;
+        }
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    if left != 0 {
+        parts.push(format!("{left:#x}"));
+    }
+    Some(parts.join("|"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_names() {
+        assert_eq!(mask_name(OPEN_FLAGS, libc::O_CREAT as u64).as_deref(), Some("O_CREAT"));
+        assert_eq!(mask_name(OPEN_FLAGS, libc::O_TMPFILE as u64).as_deref(), Some("O_TMPFILE"));
+        assert_eq!(mask_name(OPEN_FLAGS, (libc::O_CREAT | libc::O_EXCL) as u64).as_deref(), Some("O_CREAT|O_EXCL"));
+        // O_SYNC contains O_DSYNC: the wider name wins.
+        let m = (libc::O_SYNC | libc::O_CREAT) as u64;
+        assert_eq!(mask_name(OPEN_FLAGS, m).as_deref(), Some("O_SYNC|O_CREAT"));
+        assert_eq!(mask_name(OPEN_FLAGS, (libc::O_CREAT as u64) | 1 << 40).as_deref(), Some("O_CREAT|0x10000000000"));
+        assert_eq!(mask_name(OPEN_FLAGS, 1 << 40), None);
+        assert_eq!(mask_name(MODE_BITS, 0o4000).as_deref(), Some("S_ISUID"));
+        assert_eq!(mask_name(RESOLVE_BITS, 0x08).as_deref(), Some("RESOLVE_BENEATH"));
+        assert_eq!(mask_name(SQE_FLAGS, 0x12).as_deref(), Some("IOSQE_IO_DRAIN|IOSQE_ASYNC"));
+    }
+
+    #[test]
+    fn o_largefile_is_the_kernels_bit() {
+        assert_ne!(KERNEL_O_LARGEFILE, 0);
+        assert_eq!(lookup(OPEN_FLAGS, "O_", "largefile"), Some(KERNEL_O_LARGEFILE));
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(KERNEL_O_LARGEFILE, 0o100000);
+    }
 }

@@ -160,7 +160,7 @@ pub fn register_task_restrictions(res: &[IoUringRestriction]) -> Result<(), Regi
     let nr = u16::try_from(res.len()).map_err(|_| err(libc::EINVAL))?;
     // Header + entries in one 4-byte aligned buffer.
     let words = (std::mem::size_of::<IoUringTaskRestriction>()
-        + res.len() * std::mem::size_of::<IoUringRestriction>())
+        + std::mem::size_of_val(res))
         / 4;
     let mut buf = vec![0u32; words];
     let hdr = IoUringTaskRestriction { flags: 0, nr_res: nr, resv: [0; 3] };

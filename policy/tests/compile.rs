@@ -192,3 +192,17 @@ fn explain_lists_every_filter() {
     assert!(text.contains("DENY_REST"));
     assert!(text.contains("; deny"));
 }
+
+/// --explain comments name the O_* bits a 64-bit test looks at, word by
+/// word, and keep unnamed bits in hex.
+#[test]
+fn comments_name_open_flags() {
+    use iou_policy::policy::{Conds, Rule};
+    let c = Conds { flags_set: vec![libc::O_CREAT as u64 | 1 << 32], flags_clear: vec![libc::O_EXCL as u64], ..Conds::default() };
+    let prog = iou_policy::compile::compile_rule(&Rule::AllowIf(c)).unwrap();
+    let text = prog.listing();
+    assert!(text.contains(&format!("flags O_EXCL ({:#x}) must not be set", libc::O_EXCL)), "{text}");
+    assert!(text.contains(&format!("flags O_CREAT|0x100000000 ({:#x}) must be set", libc::O_CREAT as u64 | 1 << 32)), "{text}");
+    assert!(text.contains(&format!("; O_CREAT ({:#x}) set?", libc::O_CREAT)), "{text}");
+    assert!(text.contains("; 0x100000000 set?"), "{text}");
+}
