@@ -63,6 +63,59 @@ pub const OPCODE_NAMES: &[&str] = &[
     "listen", // 57
 ];
 
+/// `io_uring_register(2)` opcodes of Linux 6.12 with this series, lower
+/// case without the `IORING_` prefix (31..36 are unassigned).
+pub const REGISTER_OPS: &[(&str, u8)] = &[
+    ("register_buffers", 0),
+    ("unregister_buffers", 1),
+    ("register_files", 2),
+    ("unregister_files", 3),
+    ("register_eventfd", 4),
+    ("unregister_eventfd", 5),
+    ("register_files_update", 6),
+    ("register_eventfd_async", 7),
+    ("register_probe", 8),
+    ("register_personality", 9),
+    ("unregister_personality", 10),
+    ("register_restrictions", 11),
+    ("register_enable_rings", 12),
+    ("register_files2", 13),
+    ("register_files_update2", 14),
+    ("register_buffers2", 15),
+    ("register_buffers_update", 16),
+    ("register_iowq_aff", 17),
+    ("unregister_iowq_aff", 18),
+    ("register_iowq_max_workers", 19),
+    ("register_ring_fds", 20),
+    ("unregister_ring_fds", 21),
+    ("register_pbuf_ring", 22),
+    ("unregister_pbuf_ring", 23),
+    ("register_sync_cancel", 24),
+    ("register_file_alloc_range", 25),
+    ("register_pbuf_status", 26),
+    ("register_napi", 27),
+    ("unregister_napi", 28),
+    ("register_clock", 29),
+    ("register_clone_buffers", 30),
+    ("register_bpf_filter", 37),
+];
+
+/// `IORING_REGISTER_LAST` with this series.
+pub const IORING_REGISTER_LAST: u32 = 38;
+
+/// Look a register opcode up (`"register_buffers"`,
+/// `"IORING_REGISTER_BUFFERS"`, any case).
+pub fn register_op_by_name(name: &str) -> Option<u8> {
+    let lower = name.to_ascii_lowercase();
+    let short = lower.strip_prefix("ioring_").unwrap_or(&lower);
+    REGISTER_OPS.iter().find(|(n, _)| *n == short).map(|&(_, v)| v)
+}
+
+/// Name of a register opcode (`"register_buffers"`).
+pub fn register_op_name(op: u8) -> Option<&'static str> {
+    REGISTER_OPS.iter().find(|&&(_, v)| v == op).map(|&(n, _)| n)
+}
+
 /// `IORING_OP_LAST` of the 6.12 kernel.
 pub const IORING_OP_LAST: u32 = OPCODE_NAMES.len() as u32;
 
@@ -110,6 +163,36 @@ mod tests {
         assert_eq!(opcode_by_name("listen"), Some(57));
         assert_eq!(opcode_by_name("last"), None);
         assert_eq!(opcode_name(22), Some("read"));
+        assert_eq!(register_op_by_name("IORING_REGISTER_BUFFERS"), Some(0));
+        assert_eq!(register_op_by_name("unregister_napi"), Some(28));
+        assert_eq!(register_op_by_name("register_bpf_filter"), Some(37));
+        assert_eq!(register_op_by_name("register_last"), None);
+        assert_eq!(register_op_name(11), Some("register_restrictions"));
+    }
+
+    /// When the kernel tree is beside us, compare with its register enum.
+    #[test]
+    fn register_ops_match_kernel_header_if_present() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../build/linux/include/uapi/linux/io_uring.h");
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        let Some(start) = text.find("enum io_uring_register_op {") else {
+            return;
+        };
+        let body = &text[start..];
+        let body = &body[..body.find("};").unwrap_or(body.len())];
+        let mut seen = 0;
+        for line in body.lines() {
+            let Some((name, value)) = line.trim().trim_end_matches(',').split_once('=') else { continue };
+            let name = name.trim().to_ascii_lowercase();
+            let Ok(v) = value.trim().parse::<u8>() else { continue };
+            let short = name.strip_prefix("ioring_").unwrap_or(&name);
+            assert_eq!(register_op_by_name(short), Some(v), "{name}");
+            seen += 1;
+        }
+        assert_eq!(seen, REGISTER_OPS.len());
+        assert!(body.contains("IORING_REGISTER_LAST"));
     }
 
     /// When the kernel tree is beside us, compare with its enum.

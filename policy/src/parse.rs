@@ -13,7 +13,7 @@
 
 use crate::names::{self, FAMILIES, MODE_BITS, OPEN_FLAGS, PROTOCOLS, RESOLVE_BITS, SOCK_TYPES, SQE_FLAGS};
 use crate::opcodes::{self, OPCODE_NAMES};
-use crate::policy::{Action, Conds, Field, Policy, Rule};
+use crate::policy::{Action, Conds, Field, Policy, Restrict, Rule};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -117,6 +117,7 @@ impl Parser<'_> {
         let root = doc.as_table();
         let mut default = None;
         let mut rules = BTreeMap::new();
+        let mut restrict = None;
         for (key, item) in root.iter() {
             let span = Self::key_span(root, key);
             match key {
@@ -136,9 +137,15 @@ impl Parser<'_> {
                     Some(ops) => self.ops(ops, &mut rules),
                     None => self.err(span, format!("`op` must be a table of opcodes, not {}", kind_of(item))),
                 },
+                "restrict" => match item.as_table_like() {
+                    Some(t) => restrict = self.restrict(t, item_span(item).or(span)),
+                    None => self.err(span, format!("`restrict` must be a table, not {}", kind_of(item))),
+                },
                 other => self.err(
                     span,
-                    format!("unknown top-level key `{other}` (expected `default` and `op.<opcode>` tables)"),
+                    format!(
+                        "unknown top-level key `{other}` (expected `default`, `op.<opcode>` tables and `[restrict]`)"
+                    ),
                 ),
             }
         }
@@ -146,7 +153,82 @@ impl Parser<'_> {
             self.err(Some(0..0), "missing `default = \"allow\"` or `default = \"deny\"`");
         }
         let default = default?;
-        self.errors.is_empty().then_some(Policy { default, rules })
+        self.errors.is_empty().then_some(Policy { default, rules, restrict })
+    }
+
+    /// `[restrict]`: classic task restrictions.
+    fn restrict(&mut self, t: &dyn TableLike, span: Option<Range<usize>>) -> Option<Restrict> {
+        let before = self.errors.len();
+        let mut r = Restrict::default();
+        let mut have_ops = false;
+        for (k, v) in t.iter() {
+            let ks = Self::key_span(t, k);
+            let what = format!("restrict.{k}");
+            match k {
+                "sqe_ops" | "register_ops" => {
+                    let Some(entries) = self.entries("restrict", k, v, ks.clone()) else { continue };
+                    let mut ops = Vec::new();
+                    for e in &entries {
+                        let Some(name) = e.as_str() else {
+                            self.err(e.span(), format!("{what}: expected an opcode name, not {}", value_kind(e)));
+                            continue;
+                        };
+                        let op = if k == "sqe_ops" {
+                            opcodes::opcode_by_name(name)
+                        } else {
+                            opcodes::register_op_by_name(name)
+                        };
+                        match op {
+                            Some(op) if !ops.contains(&op) => ops.push(op),
+                            Some(_) => self.err(e.span(), format!("{what}: `{name}` is listed twice")),
+                            None if k == "sqe_ops" => self.err(
+                                e.span(),
+                                format!("{what}: unknown opcode `{name}`: use an IORING_OP_* name in lower case, e.g. read"),
+                            ),
+                            None => self.err(
+                                e.span(),
+                                format!(
+                                    "{what}: unknown register opcode `{name}`: use an IORING_REGISTER_* or \
+                                     IORING_UNREGISTER_* name in lower case without IORING_, e.g. register_buffers"
+                                ),
+                            ),
+                        }
+                    }
+                    if k == "sqe_ops" {
+                        if entries.is_empty() {
+                            self.err(
+                                ks,
+                                "restrict.sqe_ops is empty: no request could be submitted (use default = \"deny\")",
+                            );
+                        }
+                        have_ops = true;
+                        r.sqe_ops = ops;
+                    } else {
+                        r.register_ops = ops;
+                    }
+                }
+                "sqe_flags_allowed" | "sqe_flags_required" => {
+                    let Some(entries) = self.entries("restrict", k, v, ks) else { continue };
+                    let m = self.masks(&what, &entries, Kind::SqeFlag).into_iter().fold(0u64, |a, b| a | b) as u8;
+                    if k == "sqe_flags_allowed" {
+                        r.sqe_flags_allowed = m;
+                    } else {
+                        r.sqe_flags_required = m;
+                    }
+                }
+                other => self.err(
+                    ks,
+                    format!(
+                        "restrict: unknown key `{other}` (known: sqe_ops, register_ops, sqe_flags_allowed, \
+                         sqe_flags_required)"
+                    ),
+                ),
+            }
+        }
+        if !have_ops && self.errors.len() == before {
+            self.err(span, "restrict: needs `sqe_ops = [...]`, the opcodes the command may submit");
+        }
+        (self.errors.len() == before).then_some(r)
     }
 
     fn ops(&mut self, ops: &dyn TableLike, rules: &mut BTreeMap<u8, Rule>) {
@@ -155,7 +237,7 @@ impl Parser<'_> {
             let Some(op) = opcodes::opcode_by_name(name) else {
                 let hint = OPCODE_NAMES
                     .iter()
-                    .find(|n| n.contains(&name.to_ascii_lowercase().as_str()))
+                    .find(|n| n.contains(name.to_ascii_lowercase().as_str()))
                     .map(|n| format!(" (did you mean `{n}`?)"))
                     .unwrap_or_default();
                 self.err(

@@ -1,6 +1,9 @@
 //! The policy model and its direct meaning.
 
-use crate::abi::ctx_off;
+use crate::abi::{
+    IORING_RESTRICTION_REGISTER_OP, IORING_RESTRICTION_SQE_FLAGS_ALLOWED, IORING_RESTRICTION_SQE_FLAGS_REQUIRED,
+    IORING_RESTRICTION_SQE_OP, IoUringRestriction, ctx_off,
+};
 use crate::bpf::Ctx;
 use crate::names::SOCK_TYPE_MASK;
 use crate::opcodes::{IORING_OP_CONNECT, IORING_OP_OPENAT, IORING_OP_OPENAT2, IORING_OP_SOCKET};
@@ -17,6 +20,9 @@ pub enum Action {
 }
 
 /// The rule for one opcode.
+// A policy holds at most one rule per opcode: boxing the conditions would
+// save nothing worth the indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rule {
     Allow,
@@ -91,6 +97,49 @@ pub struct Policy {
     pub default: Action,
     /// Opcode -> rule.
     pub rules: BTreeMap<u8, Rule>,
+    /// Classic task restrictions registered besides the filters (the
+    /// `[restrict]` table). [`Policy::allows`] is the meaning of the filters
+    /// alone; [`Restrict::allows_sqe`] that of the restrictions.
+    pub restrict: Option<Restrict>,
+}
+
+/// Classic io_uring restrictions (uapi.md §7, as IORING_REGISTER_RESTRICTIONS
+/// on a ring): once registered, only the listed SQE opcodes and register
+/// opcodes are allowed, and SQE flags must lie in `sqe_flags_allowed |
+/// sqe_flags_required` and include all of `sqe_flags_required`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Restrict {
+    pub sqe_ops: Vec<u8>,
+    pub register_ops: Vec<u8>,
+    pub sqe_flags_allowed: u8,
+    pub sqe_flags_required: u8,
+}
+
+impl Restrict {
+    /// The entries to register, in the kernel's layout. SQE flag masks are
+    /// one entry each (the kernel keeps the last one of each kind).
+    pub fn entries(&self) -> Vec<IoUringRestriction> {
+        let e = |opcode, arg| IoUringRestriction { opcode, arg, ..Default::default() };
+        let mut v: Vec<IoUringRestriction> = self.sqe_ops.iter().map(|&op| e(IORING_RESTRICTION_SQE_OP, op)).collect();
+        v.extend(self.register_ops.iter().map(|&op| e(IORING_RESTRICTION_REGISTER_OP, op)));
+        v.push(e(IORING_RESTRICTION_SQE_FLAGS_ALLOWED, self.sqe_flags_allowed));
+        v.push(e(IORING_RESTRICTION_SQE_FLAGS_REQUIRED, self.sqe_flags_required));
+        v
+    }
+
+    /// Does the kernel accept a request with this opcode and these IOSQE_*
+    /// flags on a ring with these restrictions (else -EACCES)?
+    pub fn allows_sqe(&self, op: u8, sqe_flags: u8) -> bool {
+        let req = self.sqe_flags_required;
+        self.sqe_ops.contains(&op)
+            && sqe_flags & req == req
+            && sqe_flags & !(self.sqe_flags_allowed | req) == 0
+    }
+
+    /// May io_uring_register(2) opcode `op` be used on such a ring?
+    pub fn allows_register(&self, op: u8) -> bool {
+        self.register_ops.contains(&op)
+    }
 }
 
 /// All bits of `mask` are set in `v`.
@@ -130,21 +179,18 @@ impl Conds {
             return false;
         }
         let family = ctx.u32_at(ctx_off::SOCKET_FAMILY);
-        if let Some(l) = &self.family {
-            if !l.contains(&family) {
+        if let Some(l) = &self.family
+            && !l.contains(&family) {
                 return false;
             }
-        }
-        if let Some(l) = &self.sock_type {
-            if !l.contains(&(ctx.u32_at(ctx_off::SOCKET_TYPE) & SOCK_TYPE_MASK)) {
+        if let Some(l) = &self.sock_type
+            && !l.contains(&(ctx.u32_at(ctx_off::SOCKET_TYPE) & SOCK_TYPE_MASK)) {
                 return false;
             }
-        }
-        if let Some(l) = &self.protocol {
-            if !l.contains(&ctx.u32_at(ctx_off::SOCKET_PROTOCOL)) {
+        if let Some(l) = &self.protocol
+            && !l.contains(&ctx.u32_at(ctx_off::SOCKET_PROTOCOL)) {
                 return false;
             }
-        }
         let flags = ctx.u64_at(ctx_off::OPEN_FLAGS);
         let mode = ctx.u64_at(ctx_off::OPEN_MODE);
         let resolve = ctx.u64_at(ctx_off::OPEN_RESOLVE);

@@ -71,3 +71,66 @@ fn usage_errors() {
     let out = bin().arg("--help").output().unwrap();
     assert!(out.status.success());
 }
+
+#[test]
+fn explain_names_flag_bits() {
+    let p = tmp(
+        "flags.toml",
+        "default = \"allow\"\n[op.openat2]\nallow_if = { flags_clear = [\"O_CREAT\", \"O_TMPFILE\"], \
+         mode_clear = [\"S_ISUID\"], resolve_set = [\"RESOLVE_BENEATH\"], sqe_flags_clear = [\"async\"] }\n",
+    );
+    let out = bin().arg("--policy").arg(&p).arg("--explain").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let s = String::from_utf8_lossy(&out.stdout);
+    let creat = libc::O_CREAT;
+    let tmpfile = libc::O_TMPFILE;
+    for want in [
+        format!("flags O_CREAT ({creat:#x}) must not be set"),
+        format!("; O_CREAT ({creat:#x}) set?"),
+        format!("flags O_TMPFILE ({tmpfile:#x}) must not be set"),
+        format!("all of O_TMPFILE ({tmpfile:#x}) set?"),
+        "mode S_ISUID (0o4000) must not be set".to_string(),
+        "resolve RESOLVE_BENEATH (0x8) must be set".to_string(),
+        "sqe_flags IOSQE_ASYNC (0x10) must not be set".to_string(),
+        "; IOSQE_ASYNC set?".to_string(),
+    ] {
+        assert!(s.contains(&want), "missing {want:?} in\n{s}");
+    }
+}
+
+#[test]
+fn restrict_in_check_and_explain() {
+    let p = tmp(
+        "restrict.toml",
+        "default = \"allow\"\n[restrict]\nsqe_ops = [\"read\", \"nop\"]\nregister_ops = [\"register_buffers\"]\n\
+         sqe_flags_allowed = [\"async\"]\n",
+    );
+    let out = bin().arg("check").arg(&p).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("ok: 0 filter(s), 0 instruction(s), 5 task restriction(s)"), "{s}");
+    let out = bin().arg("--policy").arg(&p).arg("--explain").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let s = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "# task restrictions (IORING_REGISTER_RESTRICTIONS, fd -1), 5 entries:",
+        "  SQE_OP IORING_OP_READ (22)",
+        "  SQE_OP IORING_OP_NOP (0)",
+        "  REGISTER_OP IORING_REGISTER_BUFFERS (0)",
+        "  SQE_FLAGS_ALLOWED IOSQE_ASYNC (0x10)",
+        "  SQE_FLAGS_REQUIRED none (0x0)",
+    ] {
+        assert!(s.contains(want), "missing {want:?} in\n{s}");
+    }
+}
+
+/// A bad [restrict] installs nothing and runs nothing.
+#[test]
+fn bad_restrict_runs_nothing() {
+    let p = tmp("bad-restrict.toml", "default = \"allow\"\n[restrict]\nsqe_ops = [\"bogus\"]\n");
+    let marker = std::env::temp_dir().join(format!("iou-sandbox-ran-r-{}", std::process::id()));
+    let out = bin().arg("--policy").arg(&p).arg("--").arg("touch").arg(&marker).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("3: error: restrict.sqe_ops: unknown opcode `bogus`"));
+    assert!(!marker.exists());
+}

@@ -177,3 +177,64 @@ fn readme_example_parses() {
     assert_eq!(p.rules.get(&22), Some(&Rule::Allow));
     assert_eq!(p.rules.len(), 4);
 }
+
+#[test]
+fn restrict_table() {
+    use iou_policy::abi::*;
+    use iou_policy::policy::Restrict;
+    let p = parse_policy(
+        "default = \"allow\"\n[restrict]\nsqe_ops = [\"read\", \"IORING_OP_WRITE\", \"nop\"]\n\
+         register_ops = [\"register_buffers\", \"IORING_UNREGISTER_BUFFERS\"]\n\
+         sqe_flags_allowed = [\"async\", \"IOSQE_IO_LINK\"]\nsqe_flags_required = [\"IOSQE_ASYNC\"]\n",
+    )
+    .unwrap();
+    assert!(p.rules.is_empty());
+    let r = p.restrict.clone().unwrap();
+    assert_eq!(
+        r,
+        Restrict { sqe_ops: vec![22, 23, 0], register_ops: vec![0, 1], sqe_flags_allowed: 0x14, sqe_flags_required: 0x10 }
+    );
+    let e = r.entries();
+    assert_eq!(e.len(), 7);
+    assert_eq!((e[0].opcode, e[0].arg), (IORING_RESTRICTION_SQE_OP, 22));
+    assert_eq!((e[3].opcode, e[3].arg), (IORING_RESTRICTION_REGISTER_OP, 0));
+    assert_eq!((e[5].opcode, e[5].arg), (IORING_RESTRICTION_SQE_FLAGS_ALLOWED, 0x14));
+    assert_eq!((e[6].opcode, e[6].arg), (IORING_RESTRICTION_SQE_FLAGS_REQUIRED, 0x10));
+    // The kernel's rule: listed ops only, required flags present, no others.
+    assert!(r.allows_sqe(22, 0x10));
+    assert!(r.allows_sqe(22, 0x14));
+    assert!(!r.allows_sqe(22, 0), "IOSQE_ASYNC is required");
+    assert!(!r.allows_sqe(22, 0x12), "IO_DRAIN is not allowed");
+    assert!(!r.allows_sqe(18, 0x10), "OPENAT is not listed");
+    assert!(r.allows_register(1) && !r.allows_register(2));
+    // Without [restrict] there are none.
+    assert_eq!(parse_policy("default = \"allow\"\n").unwrap().restrict, None);
+}
+
+#[test]
+fn restrict_errors_have_lines() {
+    let text = "default = \"allow\"\n[restrict]\nsqe_ops = [\"raed\", \"read\", \"read\"]\nregister_ops = [\"reg\", 3]\n\
+                sqe_flags_allowed = [\"IOSQE_NOPE\"]\nsqe_flags_required = 0\nextra = 1\n";
+    one(text, 3, "restrict.sqe_ops: unknown opcode `raed`");
+    one(text, 3, "restrict.sqe_ops: `read` is listed twice");
+    one(text, 4, "restrict.register_ops: unknown register opcode `reg`");
+    one(text, 4, "restrict.register_ops: expected an opcode name, not an integer");
+    one(text, 5, "restrict.sqe_flags_allowed: unknown SQE flag \"IOSQE_NOPE\"");
+    one(text, 6, "a mask of 0 means nothing");
+    one(text, 7, "restrict: unknown key `extra`");
+    one("default = \"allow\"\n[restrict]\nsqe_ops = []\n", 3, "restrict.sqe_ops is empty");
+    one("default = \"allow\"\n[restrict]\nregister_ops = [\"register_files\"]\n", 2, "restrict: needs `sqe_ops");
+    one("default = \"allow\"\nrestrict = 1\n", 2, "`restrict` must be a table");
+}
+
+#[test]
+fn readme_restrict_example_parses() {
+    let readme = include_str!("../README.md");
+    let at = readme.find("```toml\n[restrict]").unwrap() + 8;
+    let end = at + readme[at..].find("```").unwrap();
+    let p = parse_policy(&format!("default = \"allow\"\n{}", &readme[at..end])).unwrap_or_else(|e| panic!("{e:?}"));
+    let r = p.restrict.unwrap();
+    assert_eq!(r.sqe_ops, vec![22, 23, 18, 19]);
+    assert_eq!(r.register_ops, vec![0]);
+    assert_eq!((r.sqe_flags_allowed, r.sqe_flags_required), (0x14, 0));
+}

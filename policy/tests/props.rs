@@ -93,7 +93,7 @@ fn policy() -> impl Strategy<Value = Policy> {
         prop_oneof![Just(Action::Allow), Just(Action::Deny)],
         vec((0u8..IORING_OP_LAST as u8, rule()), 0..5),
     )
-        .prop_map(|(default, rules)| Policy { default, rules: rules.into_iter().collect::<BTreeMap<_, _>>() })
+        .prop_map(|(default, rules)| Policy { default, rules: rules.into_iter().collect::<BTreeMap<_, _>>(), restrict: None })
 }
 
 /// A request that often hits the values a policy talks about: each field
