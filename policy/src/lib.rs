@@ -12,3 +12,5 @@ pub mod names;
 pub mod policy;
 pub mod parse;
 pub mod sys;
+pub mod uring;
+pub mod kcheck;
