@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Summarise a test run: KUnit (from the guest's dmesg), kselftests (TAP
-from run_kselftest.sh), host tests, and kernel splats.
+"""Summarise a test run: KUnit (from the guest's dmesg), kselftests and
+the policy crate's oracle check (TAP written by guest.sh), host tests, and
+kernel splats.
 
 Prints a per-suite table and the line `N passed, N failed`; exits 1 on any
 failure, missing result, timeout or splat.
@@ -124,6 +125,11 @@ for name in ksft:
               (read("ksft-%s.rc" % name) or "?").strip())
 if not ksft:
     problems.append("no kselftest results")
+# Guest programs test.sh expects (kselftests and policy-oracle): one that
+# left no TAP is a failed suite.
+for name in (read("expected") or "").split():
+    if name not in ksft:
+        rows.append(("kselftest:" + name, 0, 1, 0, "no result"))
 leaks = read("kmemleak.txt")
 if leaks:
     n = leaks.count("unreferenced object")

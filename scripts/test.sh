@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Boot the built kernel in QEMU (virtme-ng), run the KUnit suites built
-# into it and the io_uring kselftests, and summarise.
+# into it, the io_uring kselftests and the policy crate's oracle check,
+# and summarise.
 #
 # VNG_KVM=1 uses KVM where it works (it does not on nested machines of
 # the kind CI runs on); the default is TCG.
@@ -14,6 +15,18 @@ mkdir -p "$OUT"
 
 "$TOP/scripts/host-tests.sh" >"$OUT/host.txt" 2>&1 || true
 
+# The policy crate's guest test, built on the host (the guest sees the
+# host's files at the same paths). A failed build leaves no binary: the
+# guest then records exit status 127, a failure.
+oracle=$TOP/policy/target/release/iou-oracle-check
+rm -f "$oracle"
+(cd "$TOP/policy" && cargo build --release --locked --quiet --bin iou-oracle-check) \
+	>"$OUT/oracle-build.txt" 2>&1 ||
+	echo "test: building iou-oracle-check failed, see $OUT/oracle-build.txt"
+
+# Every result the guest must leave; a missing one is a failure.
+{ cut -d: -f2 "$BUILD/kselftest/kselftest-list.txt"; echo policy-oracle; } >"$OUT/expected"
+
 accel=(--disable-kvm)
 [ "${VNG_KVM:-0}" = 1 ] && accel=()
 
@@ -22,7 +35,7 @@ rc=0
 (cd "$TREE" && timeout --kill-after=30 "$TIMEOUT" \
 	vng "${accel[@]}" --memory 2G --cpus 2 --rwdir "$OUT" \
 	--append "kmemleak=on" \
-	-- sh "$TOP/scripts/guest.sh" "$OUT" "$BUILD/kselftest") \
+	-- sh "$TOP/scripts/guest.sh" "$OUT" "$BUILD/kselftest" "$oracle") \
 	>"$OUT/console.txt" 2>&1 </dev/null || rc=$?
 echo "$rc" >"$OUT/vng-exit"
 python3 "$TOP/scripts/summarize.py" "$OUT"
