@@ -30,7 +30,7 @@ use iou_policy::compile::{CompiledFilter, compile};
 use iou_policy::kcheck::{self, OpenPath, Req, Request, Rng, stack_allows, stack_set};
 use iou_policy::opcodes::{IORING_OP_OPENAT, IORING_OP_OPENAT2, IORING_OP_SOCKET};
 use iou_policy::parse::parse_policy;
-use iou_policy::policy::Policy;
+use iou_policy::policy::{Policy, Rule};
 use iou_policy::sys::{self, Level};
 use iou_policy::uring::{Ring, Sqe};
 use std::ffi::CString;
@@ -114,6 +114,9 @@ struct Stats {
     denied: usize,
     pending: usize,
     inconclusive: usize,
+    /// Requests whose opcode has an `allow_if` rule in the stack: decided
+    /// by the opcode's data and flags. (allowed, denied)
+    by_conditions: (usize, usize),
 }
 
 fn fixed_requests() -> Vec<Request> {
@@ -337,6 +340,13 @@ fn run_case(env: &mut Env, case: &Case, st: &mut Stats) -> Vec<String> {
                 r.describe(),
                 ctx
             ));
+        }
+        if case.stack.iter().any(|(p, _)| matches!(p.rules.get(&r.opcode()), Some(Rule::AllowIf(_)))) {
+            if oracle {
+                st.by_conditions.0 += 1;
+            } else {
+                st.by_conditions.1 += 1;
+            }
         }
         if !oracle {
             denied += 1;
@@ -583,6 +593,12 @@ fn main() -> ExitCode {
         st.pending,
         st.inconclusive,
         start.elapsed().as_secs_f64()
+    );
+    println!(
+        "# ring level: {} requests decided by allow_if conditions: {} allowed, {} denied",
+        st.by_conditions.0 + st.by_conditions.1,
+        st.by_conditions.0,
+        st.by_conditions.1
     );
     println!("# Totals: pass:{pass} fail:{fail} xfail:0 xpass:0 skip:0 error:0");
     if fail == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
