@@ -66,6 +66,15 @@ const FIXED: &[(&str, &[&str])] = &[
         ],
     ),
     ("examples/policy.toml", &[include_str!("../../examples/policy.toml")]),
+    // What prep puts in the context: O_LARGEFILE forced except with O_PATH,
+    // the OPENAT mode dropped without O_CREAT, CONNECT fields only as far
+    // as the address length covers them.
+    (
+        "context: forced O_LARGEFILE, dropped mode, short addresses",
+        &["default = \"allow\"\n[op.openat]\nallow_if = { flags_set = [\"O_LARGEFILE\"], mode_clear = [\"S_IRUSR\"] }\n\
+           [op.openat2]\nallow_if = { flags_clear = [\"O_LARGEFILE\"] }\n\
+           [op.connect]\nallow_if = { family = [\"inet\"], port = [\"0\"] }\n"],
+    ),
 ];
 
 /// Task-level policies with classic restrictions: each runs in a child
@@ -139,6 +148,10 @@ fn fixed_requests() -> Vec<Request> {
         Req::Connect { sock_family: 2, addr: sockaddr_in(443, 0x0a01_0203) },
         Req::Connect { sock_family: 10, addr: sockaddr_in6(22, 1) },
         Req::Connect { sock_family: 1, addr: sockaddr_un("nonexistent-socket") },
+        o(IORING_OP_OPENAT, libc::O_PATH, OpenPath::Existing),
+        o(IORING_OP_OPENAT2, libc::O_PATH, OpenPath::Existing),
+        Req::Connect { sock_family: 2, addr: sockaddr_in(80, 0x7f00_0001)[..8].to_vec() },
+        Req::Connect { sock_family: 2, addr: sockaddr_in(80, 0x7f00_0001)[..1].to_vec() },
     ];
     let mut out: Vec<Request> = reqs.iter().map(|r| Request { sqe_flags: 0, req: r.clone() }).collect();
     out.push(Request { sqe_flags: 0x10, req: Req::Read });
