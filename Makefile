@@ -9,7 +9,7 @@ SHELL := /bin/bash
 S := scripts
 
 .PHONY: all setup tree kernel headers selftests host-tests test run bench export \
-	series checkpatch rustfmtcheck clippy clean distclean help
+	series check-series checkpatch rustfmtcheck clippy clean distclean help
 
 all: test
 
@@ -50,6 +50,10 @@ series:
 
 checkpatch:
 	@$(S)/checkpatch.sh
+
+# Every patch builds on its own; the series builds with IO_URING_BPF=n.
+check-series: kernel
+	@$(S)/check-series.sh
 
 rustfmtcheck: tree
 	@source $(S)/lib.sh && kmake rustfmtcheck

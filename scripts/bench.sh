@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Instructions per batched NOP with 0..8 filters, on a kernel without the
+# Instructions per batched NOP with 0..8 filters, and per fork() with 0
+# and 1000 task filters, on a kernel without the
 # debugging options (a worktree of build/linux at the same commit, in
 # build/bench-linux), in QEMU with "-icount shift=0": guest time counts
 # guest instructions, 1 ns each, so the figures are repeatable.
@@ -28,9 +29,11 @@ echo "bench: building the kernel without debugging options"
 TREE=$BT kmake -j"$JOBS" 2> >(grep -v 'KSYM_NAME_LEN\|^Symbol' >&2)
 
 mkdir -p "$BUILD/bench"
-gcc -Wall -O2 -I"$TREE/tools/include" -isystem "$TREE/usr/include" \
-	-o "$BUILD/bench/nop-bench" "$TOP/bench/nop-bench.c"
+for b in nop-bench fork-bench; do
+	gcc -Wall -O2 -I"$TREE/tools/include" -isystem "$TREE/usr/include" \
+		-o "$BUILD/bench/$b" "$TOP/bench/$b.c"
+done
 cd "$BT"
 timeout 900 vng --disable-kvm --memory 1G --cpus 1 \
 	--qemu-opts="-icount shift=0" \
-	-- "$BUILD/bench/nop-bench" </dev/null
+	-- sh -c "'$BUILD/bench/nop-bench' && echo && '$BUILD/bench/fork-bench'" </dev/null
