@@ -69,14 +69,23 @@ def kselftest(name, tap, rc):
 
 
 def host(text):
-    """rustc --test harnesses: 'test result: ok. P passed; F failed; ...'."""
+    """rustc --test harnesses: 'test result: ok. P passed; F failed; ...',
+    one line per test binary; one row per '== suite'."""
+    totals = {}
     for m in re.finditer(r"^== (\S+)$|^test result: \w+\. (\d+) passed; "
                          r"(\d+) failed; (\d+) ignored", text, re.M):
         if m.group(1):
             suite = m.group(1)
+            totals.setdefault(suite, [0, 0, 0])
         else:
-            rows.append(("host:" + suite, int(m.group(2)), int(m.group(3)),
-                         int(m.group(4)), ""))
+            t = totals[suite]
+            for i in range(3):
+                t[i] += int(m.group(i + 2))
+    for suite, (p, f, s) in totals.items():
+        note = ""
+        if p + f + s == 0:
+            f, note = 1, "no results"
+        rows.append(("host:" + suite, p, f, s, note))
     for m in re.finditer(r"^FAILED: (\S+)$", text, re.M):
         rows.append(("host:" + m.group(1), 0, 1, 0, "did not build or run"))
 
