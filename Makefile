@@ -55,8 +55,10 @@ checkpatch:
 check-series: kernel
 	@$(S)/check-series.sh
 
+# The tree's Rust (kernel rustfmt rules) and the policy tool's.
 rustfmtcheck: tree
 	@source $(S)/lib.sh && kmake rustfmtcheck
+	@cd policy && cargo fmt --check
 
 clippy: tree
 	@source $(S)/lib.sh && kmake CLIPPY=1 -j$$JOBS

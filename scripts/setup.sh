@@ -16,18 +16,44 @@ DEB_PKGS=(
 BINDGEN_VERSION=0.73.2
 VNG_VERSION=1.42
 
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+# Never let apt remove a package the machine has: fail instead.
+apt_install() {
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+		--no-install-recommends --no-remove "$@" >/dev/null
+}
+
 missing=()
 for p in "${DEB_PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 		missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "setup: installing Debian packages: ${missing[*]}"
-	SUDO=
-	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+# QEMU comes as one version: machines of this kind carry qemu-utils
+# (qemu-img) from bookworm-backports, which the release's qemu-system-x86
+# would replace. Take qemu-system-x86 from backports then.
+qemu_from=
+if [[ " ${missing[*]} " == *" qemu-system-x86 "* ]] &&
+	dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null | grep -q '~bpo'; then
+	. /etc/os-release
+	qemu_from=$VERSION_CODENAME-backports
+	missing=("${missing[@]/qemu-system-x86}")
+	list=/etc/apt/sources.list.d/$qemu_from.list
+	if ! grep -rqs "$qemu_from" /etc/apt/sources.list /etc/apt/sources.list.d; then
+		echo "setup: adding $qemu_from to apt's sources ($list)"
+		echo "deb http://deb.debian.org/debian $qemu_from main" |
+			$SUDO tee "$list" >/dev/null
+	fi
+fi
+
+read -ra missing <<<"${missing[*]}"
+if [ ${#missing[@]} -gt 0 ] || [ -n "$qemu_from" ]; then
+	echo "setup: installing Debian packages: ${missing[*]}" \
+		"${qemu_from:+qemu-system-x86 (from $qemu_from)}"
 	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
-		--no-install-recommends "${missing[@]}" >/dev/null
+	[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+	[ -z "$qemu_from" ] || apt_install -t "$qemu_from" qemu-system-x86
 fi
 
 BINDGEN=${BINDGEN:-$HOME/.cargo/bin/bindgen}

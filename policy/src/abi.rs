@@ -15,8 +15,7 @@ pub const IO_URING_BPF_FILTER_DENY_REST: u32 = 1;
 /// pdu_size must match the kernel's size for the opcode exactly.
 pub const IO_URING_BPF_FILTER_SZ_STRICT: u32 = 2;
 /// Every flag bit the ABI defines.
-pub const IO_URING_BPF_FILTER_FLAGS: u32 =
-    IO_URING_BPF_FILTER_DENY_REST | IO_URING_BPF_FILTER_SZ_STRICT;
+pub const IO_URING_BPF_FILTER_FLAGS: u32 = IO_URING_BPF_FILTER_DENY_REST | IO_URING_BPF_FILTER_SZ_STRICT;
 
 /// Maximum number of instructions in a program.
 pub const BPF_MAXINSNS: usize = 4096;

@@ -61,10 +61,7 @@ impl fmt::Display for AsmError {
             AsmError::BackwardJump { pc } => {
                 write!(f, "insn {pc}: backward jump (cBPF jumps go forward only)")
             }
-            AsmError::JumpTooFar { pc, offset } => write!(
-                f,
-                "insn {pc}: conditional jump offset {offset} exceeds 255"
-            ),
+            AsmError::JumpTooFar { pc, offset } => write!(f, "insn {pc}: conditional jump offset {offset} exceeds 255"),
             AsmError::Rebound => write!(f, "label bound twice"),
             AsmError::LabelAtEnd { pc } => {
                 write!(f, "insn {pc}: jump to a label bound after the last instruction")
@@ -224,13 +221,7 @@ impl Asm {
         self.push(BPF_JMP | cond_op(cond) | BPF_K, k, jt.into(), jf.into(), comment)
     }
     /// `if A cond X goto jt else goto jf`.
-    pub fn jmp_x(
-        &mut self,
-        cond: Cond,
-        jt: impl Into<Target>,
-        jf: impl Into<Target>,
-        comment: &str,
-    ) -> &mut Self {
+    pub fn jmp_x(&mut self, cond: Cond, jt: impl Into<Target>, jf: impl Into<Target>, comment: &str) -> &mut Self {
         self.push(BPF_JMP | cond_op(cond) | BPF_X, 0, jt.into(), jf.into(), comment)
     }
 

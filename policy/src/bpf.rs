@@ -130,9 +130,7 @@ impl Ctx {
     /// IORING_OP_OPENAT / OPENAT2 data.
     pub fn open(opcode: u8, flags: u64, mode: u64, resolve: u64) -> Ctx {
         let mut c = Ctx::new(opcode);
-        c.set_u64(ctx_off::OPEN_FLAGS, flags)
-            .set_u64(ctx_off::OPEN_MODE, mode)
-            .set_u64(ctx_off::OPEN_RESOLVE, resolve);
+        c.set_u64(ctx_off::OPEN_FLAGS, flags).set_u64(ctx_off::OPEN_MODE, mode).set_u64(ctx_off::OPEN_RESOLVE, resolve);
         c
     }
     /// IORING_OP_CONNECT data; `addr` is in network order, at most 16 bytes.
@@ -199,10 +197,9 @@ impl fmt::Display for ValidateError {
             ValidateError::BadCode { pc, code } => {
                 write!(f, "insn {pc}: instruction code {code:#06x} is not allowed")
             }
-            ValidateError::BadLoadOffset { pc, k } => write!(
-                f,
-                "insn {pc}: load offset {k} must be 4-byte aligned and below {CTX_SIZE}"
-            ),
+            ValidateError::BadLoadOffset { pc, k } => {
+                write!(f, "insn {pc}: load offset {k} must be 4-byte aligned and below {CTX_SIZE}")
+            }
             ValidateError::BadMemIndex { pc, k } => {
                 write!(f, "insn {pc}: scratch memory index {k} >= {BPF_MEMWORDS}")
             }
@@ -242,9 +239,7 @@ fn is_cond_jump(code: u16) -> bool {
 /// X, NEG; LD W ABS; LD/LDX W LEN; LD/LDX IMM and MEM; ST; STX; TAX; TXA;
 /// JA; JEQ JGE JGT JSET with K and X).
 pub fn code_allowed(code: u16) -> bool {
-    const ALU_OPS: [u16; 9] = [
-        BPF_ADD, BPF_SUB, BPF_MUL, BPF_DIV, BPF_AND, BPF_OR, BPF_XOR, BPF_LSH, BPF_RSH,
-    ];
+    const ALU_OPS: [u16; 9] = [BPF_ADD, BPF_SUB, BPF_MUL, BPF_DIV, BPF_AND, BPF_OR, BPF_XOR, BPF_LSH, BPF_RSH];
     if code == BPF_RET | BPF_K || code == BPF_RET | BPF_A {
         return true;
     }
@@ -297,18 +292,15 @@ pub fn validate(prog: &[SockFilter]) -> Result<(), ValidateError> {
             {
                 return Err(ValidateError::BadMemIndex { pc, k });
             }
-            c if c == BPF_JMP | BPF_JA
-                && k as u64 >= (len - pc - 1) as u64 => {
-                    return Err(ValidateError::JumpOutOfRange { pc });
-                }
-            c if is_cond_jump(c)
-                && (pc + insn.jt as usize + 1 >= len || pc + insn.jf as usize + 1 >= len) => {
-                    return Err(ValidateError::JumpOutOfRange { pc });
-                }
-            c if c == BPF_LD | BPF_W | BPF_ABS
-                && (k as usize >= CTX_SIZE || k & 3 != 0) => {
-                    return Err(ValidateError::BadLoadOffset { pc, k });
-                }
+            c if c == BPF_JMP | BPF_JA && k as u64 >= (len - pc - 1) as u64 => {
+                return Err(ValidateError::JumpOutOfRange { pc });
+            }
+            c if is_cond_jump(c) && (pc + insn.jt as usize + 1 >= len || pc + insn.jf as usize + 1 >= len) => {
+                return Err(ValidateError::JumpOutOfRange { pc });
+            }
+            c if c == BPF_LD | BPF_W | BPF_ABS && (k as usize >= CTX_SIZE || k & 3 != 0) => {
+                return Err(ValidateError::BadLoadOffset { pc, k });
+            }
             _ => {}
         }
     }
@@ -463,11 +455,7 @@ pub fn run(prog: &[SockFilter], ctx: &Ctx) -> u32 {
 pub fn disasm(pc: usize, insn: &SockFilter) -> String {
     let SockFilter { code, jt, jf, k } = *insn;
     let alu = |name: &str| {
-        if code & BPF_X != 0 {
-            format!("{name} x")
-        } else {
-            format!("{name} #{k:#x}")
-        }
+        if code & BPF_X != 0 { format!("{name} x") } else { format!("{name} #{k:#x}") }
     };
     let tgt = |off: usize| pc + 1 + off;
     match code {

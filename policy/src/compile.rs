@@ -74,10 +74,7 @@ fn words64(off: usize, mask: u64) -> Vec<(u32, u32)> {
     let b = mask.to_ne_bytes();
     let lo = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
     let hi = u32::from_ne_bytes([b[4], b[5], b[6], b[7]]);
-    [(off as u32, lo), (off as u32 + 4, hi)]
-        .into_iter()
-        .filter(|(_, m)| *m != 0)
-        .collect()
+    [(off as u32, lo), (off as u32 + 4, hi)].into_iter().filter(|(_, m)| *m != 0).collect()
 }
 
 /// The bits of a 64-bit field at `field` that the 32-bit word at `word`
@@ -112,7 +109,14 @@ impl Gen<'_> {
     /// Jump to `yes` when all bits of every (offset, mask) word are set,
     /// else to `no`. Falls through to neither: always jumps.
     /// `name(off, m)` names the bits `m` of the word at `off` for comments.
-    fn all_bits(&mut self, words: &[(u32, u32)], yes: Target, no: Target, what: &str, name: &dyn Fn(u32, u32) -> String) {
+    fn all_bits(
+        &mut self,
+        words: &[(u32, u32)],
+        yes: Target,
+        no: Target,
+        what: &str,
+        name: &dyn Fn(u32, u32) -> String,
+    ) {
         let n = words.len();
         if n == 0 {
             self.a.ja(yes, &format!("{what}: empty mask is always set"));
@@ -450,8 +454,7 @@ pub fn compile(policy: &Policy) -> Result<Vec<CompiledFilter>, CompileError> {
     }
     if policy.default == Action::Deny {
         if out.is_empty() {
-            let program = compile_rule(&Rule::Deny)
-                .map_err(|err| CompileError::Asm { opcode: IORING_OP_NOP, err })?;
+            let program = compile_rule(&Rule::Deny).map_err(|err| CompileError::Asm { opcode: IORING_OP_NOP, err })?;
             out.push(CompiledFilter { opcode: IORING_OP_NOP, flags: 0, pdu_size: 0, program });
         }
         if let Some(last) = out.last_mut() {

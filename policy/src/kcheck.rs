@@ -57,8 +57,7 @@ impl Rng {
 
 // ---- what the kernel's prep does to open flags and modes -----------------
 
-const O_PATH_FLAGS: u64 =
-    (libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_PATH | libc::O_CLOEXEC) as u64;
+const O_PATH_FLAGS: u64 = (libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_PATH | libc::O_CLOEXEC) as u64;
 /// `VALID_OPEN_FLAGS` of include/linux/fcntl.h.
 pub const VALID_OPEN_FLAGS: u64 = (libc::O_WRONLY
     | libc::O_RDWR
@@ -123,13 +122,26 @@ pub enum Req {
     Nop,
     /// READ of 16 bytes from /dev/zero.
     Read,
-    Socket { family: u32, ty: u32, protocol: u32 },
+    Socket {
+        family: u32,
+        ty: u32,
+        protocol: u32,
+    },
     /// OPENAT (mode and flags go through their 32-bit SQE fields) or
     /// OPENAT2 (a 24-byte `struct open_how`).
-    Open { op: u8, flags: u64, mode: u64, resolve: u64, path: OpenPath },
+    Open {
+        op: u8,
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+        path: OpenPath,
+    },
     /// CONNECT on a new stream socket of `sock_family` to the raw socket
     /// address bytes `addr` (its length is the address length).
-    Connect { sock_family: u32, addr: Vec<u8> },
+    Connect {
+        sock_family: u32,
+        addr: Vec<u8>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -182,7 +194,9 @@ impl Request {
                 if *op == IORING_OP_OPENAT { "OPENAT" } else { "OPENAT2" },
                 if *op == IORING_OP_OPENAT2 { format!(" resolve {resolve:#x}") } else { String::new() }
             ),
-            Req::Connect { sock_family, addr } => format!("CONNECT (socket family {sock_family}) {}", describe_addr(addr)),
+            Req::Connect { sock_family, addr } => {
+                format!("CONNECT (socket family {sock_family}) {}", describe_addr(addr))
+            }
         };
         body + &f
     }
@@ -210,12 +224,9 @@ fn describe_addr(addr: &[u8]) -> String {
     let fam = u16::from_ne_bytes([addr[0], addr[1]]) as u32;
     let port = |a: &[u8]| u16::from_be_bytes([a[2], a[3]]);
     match fam {
-        AF_INET if addr.len() >= 16 => format!(
-            "{}:{} len {}",
-            std::net::Ipv4Addr::new(addr[4], addr[5], addr[6], addr[7]),
-            port(addr),
-            addr.len()
-        ),
+        AF_INET if addr.len() >= 16 => {
+            format!("{}:{} len {}", std::net::Ipv4Addr::new(addr[4], addr[5], addr[6], addr[7]), port(addr), addr.len())
+        }
         AF_INET6 if addr.len() >= 24 => {
             let mut a = [0u8; 16];
             a.copy_from_slice(&addr[8..24]);
@@ -285,7 +296,8 @@ pub fn stack_set(stack: &[(Policy, Vec<CompiledFilter>)]) -> FilterSet {
 // ---- generators -----------------------------------------------------------
 
 /// The opcodes the guest submits.
-pub const OPS: [u8; 6] = [IORING_OP_NOP, IORING_OP_READ, IORING_OP_SOCKET, IORING_OP_OPENAT, IORING_OP_OPENAT2, IORING_OP_CONNECT];
+pub const OPS: [u8; 6] =
+    [IORING_OP_NOP, IORING_OP_READ, IORING_OP_SOCKET, IORING_OP_OPENAT, IORING_OP_OPENAT2, IORING_OP_CONNECT];
 
 /// SQE flags that keep one request = one CQE.
 const SQE_FLAG_CHOICES: [u8; 4] = [0, 0x10, 0x02, 0x12]; // -, ASYNC, IO_DRAIN, both
@@ -398,7 +410,11 @@ fn gen_conds(rng: &mut Rng, op: u8) -> Conds {
             0 => c.sqe_flags_clear = some(rng, 2, |r| r.pick(&[0x10u8, 0x02, 0x12])),
             1 => {
                 c.family = Some(some(rng, 3, |r| {
-                    if r.chance(1, 10) { r.next_u64() as u32 } else { r.pick(&[AF_UNIX, AF_INET, AF_INET6, 16, 17, 99, 0]) }
+                    if r.chance(1, 10) {
+                        r.next_u64() as u32
+                    } else {
+                        r.pick(&[AF_UNIX, AF_INET, AF_INET6, 16, 17, 99, 0])
+                    }
                 }))
             }
             2 => c.sock_type = Some(some(rng, 3, |r| r.pick(&[SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET, 10]))),
@@ -418,11 +434,8 @@ fn gen_conds(rng: &mut Rng, op: u8) -> Conds {
             }
             11 => {
                 c.ipv4 = Some(some(rng, 3, |r| {
-                    let (net, len) = if r.chance(1, 5) {
-                        (r.next_u64() as u32, r.below(33) as u8)
-                    } else {
-                        r.pick(&V4_PREFIXES)
-                    };
+                    let (net, len) =
+                        if r.chance(1, 5) { (r.next_u64() as u32, r.below(33) as u8) } else { r.pick(&V4_PREFIXES) };
                     (net & mask4(len), len)
                 }))
             }
@@ -514,7 +527,11 @@ fn gen_open(rng: &mut Rng, h: &Hints, op: u8) -> Req {
     let mut resolve = 0;
     if op == IORING_OP_OPENAT2 {
         for _ in 0..rng.below(3) {
-            resolve |= if !h.resolves.is_empty() && rng.chance(2, 3) { rng.pick(&h.resolves) } else { rng.pick(&RESOLVE_MASKS) };
+            resolve |= if !h.resolves.is_empty() && rng.chance(2, 3) {
+                rng.pick(&h.resolves)
+            } else {
+                rng.pick(&RESOLVE_MASKS)
+            };
         }
     }
     let path = if flags & libc::O_DIRECTORY as u64 != 0 && rng.chance(2, 3) {

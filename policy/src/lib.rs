@@ -6,11 +6,11 @@
 pub mod abi;
 pub mod asm;
 pub mod bpf;
-pub mod opcodes;
 pub mod compile;
+pub mod kcheck;
 pub mod names;
-pub mod policy;
+pub mod opcodes;
 pub mod parse;
+pub mod policy;
 pub mod sys;
 pub mod uring;
-pub mod kcheck;

@@ -19,15 +19,8 @@ pub const FAMILIES: &[(&str, u32)] = &[
 ];
 
 /// Socket types (compared after masking SOCK_NONBLOCK / SOCK_CLOEXEC).
-pub const SOCK_TYPES: &[(&str, u32)] = &[
-    ("stream", 1),
-    ("dgram", 2),
-    ("raw", 3),
-    ("rdm", 4),
-    ("seqpacket", 5),
-    ("dccp", 6),
-    ("packet", 10),
-];
+pub const SOCK_TYPES: &[(&str, u32)] =
+    &[("stream", 1), ("dgram", 2), ("raw", 3), ("rdm", 4), ("seqpacket", 5), ("dccp", 6), ("packet", 10)];
 
 /// SOCK_TYPE_MASK: the type proper, without SOCK_NONBLOCK / SOCK_CLOEXEC.
 pub const SOCK_TYPE_MASK: u32 = 0xf;

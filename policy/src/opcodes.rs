@@ -3,64 +3,64 @@
 /// Opcode names, lower case without the `IORING_OP_` prefix, indexed by
 /// their numeric value.
 pub const OPCODE_NAMES: &[&str] = &[
-    "nop", // 0
-    "readv", // 1
-    "writev", // 2
-    "fsync", // 3
-    "read_fixed", // 4
-    "write_fixed", // 5
-    "poll_add", // 6
-    "poll_remove", // 7
-    "sync_file_range", // 8
-    "sendmsg", // 9
-    "recvmsg", // 10
-    "timeout", // 11
-    "timeout_remove", // 12
-    "accept", // 13
-    "async_cancel", // 14
-    "link_timeout", // 15
-    "connect", // 16
-    "fallocate", // 17
-    "openat", // 18
-    "close", // 19
-    "files_update", // 20
-    "statx", // 21
-    "read", // 22
-    "write", // 23
-    "fadvise", // 24
-    "madvise", // 25
-    "send", // 26
-    "recv", // 27
-    "openat2", // 28
-    "epoll_ctl", // 29
-    "splice", // 30
-    "provide_buffers", // 31
-    "remove_buffers", // 32
-    "tee", // 33
-    "shutdown", // 34
-    "renameat", // 35
-    "unlinkat", // 36
-    "mkdirat", // 37
-    "symlinkat", // 38
-    "linkat", // 39
-    "msg_ring", // 40
-    "fsetxattr", // 41
-    "setxattr", // 42
-    "fgetxattr", // 43
-    "getxattr", // 44
-    "socket", // 45
-    "uring_cmd", // 46
-    "send_zc", // 47
-    "sendmsg_zc", // 48
-    "read_multishot", // 49
-    "waitid", // 50
-    "futex_wait", // 51
-    "futex_wake", // 52
-    "futex_waitv", // 53
+    "nop",              // 0
+    "readv",            // 1
+    "writev",           // 2
+    "fsync",            // 3
+    "read_fixed",       // 4
+    "write_fixed",      // 5
+    "poll_add",         // 6
+    "poll_remove",      // 7
+    "sync_file_range",  // 8
+    "sendmsg",          // 9
+    "recvmsg",          // 10
+    "timeout",          // 11
+    "timeout_remove",   // 12
+    "accept",           // 13
+    "async_cancel",     // 14
+    "link_timeout",     // 15
+    "connect",          // 16
+    "fallocate",        // 17
+    "openat",           // 18
+    "close",            // 19
+    "files_update",     // 20
+    "statx",            // 21
+    "read",             // 22
+    "write",            // 23
+    "fadvise",          // 24
+    "madvise",          // 25
+    "send",             // 26
+    "recv",             // 27
+    "openat2",          // 28
+    "epoll_ctl",        // 29
+    "splice",           // 30
+    "provide_buffers",  // 31
+    "remove_buffers",   // 32
+    "tee",              // 33
+    "shutdown",         // 34
+    "renameat",         // 35
+    "unlinkat",         // 36
+    "mkdirat",          // 37
+    "symlinkat",        // 38
+    "linkat",           // 39
+    "msg_ring",         // 40
+    "fsetxattr",        // 41
+    "setxattr",         // 42
+    "fgetxattr",        // 43
+    "getxattr",         // 44
+    "socket",           // 45
+    "uring_cmd",        // 46
+    "send_zc",          // 47
+    "sendmsg_zc",       // 48
+    "read_multishot",   // 49
+    "waitid",           // 50
+    "futex_wait",       // 51
+    "futex_wake",       // 52
+    "futex_waitv",      // 53
     "fixed_fd_install", // 54
-    "ftruncate", // 55
-    "bind", // 56
-    "listen", // 57
+    "ftruncate",        // 55
+    "bind",             // 56
+    "listen",           // 57
 ];
 
 /// `io_uring_register(2)` opcodes of Linux 6.12 with this series, lower
@@ -198,10 +198,7 @@ mod tests {
     /// When the kernel tree is beside us, compare with its enum.
     #[test]
     fn matches_kernel_header_if_present() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../build/linux/include/uapi/linux/io_uring.h"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../build/linux/include/uapi/linux/io_uring.h");
         let Ok(text) = std::fs::read_to_string(path) else {
             return;
         };

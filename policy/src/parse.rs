@@ -124,10 +124,9 @@ impl Parser<'_> {
                 "default" => match item.as_str() {
                     Some("allow") => default = Some(Action::Allow),
                     Some("deny") => default = Some(Action::Deny),
-                    Some(s) => self.err(
-                        item_span(item).or(span),
-                        format!("default = \"{s}\": expected \"allow\" or \"deny\""),
-                    ),
+                    Some(s) => {
+                        self.err(item_span(item).or(span), format!("default = \"{s}\": expected \"allow\" or \"deny\""))
+                    }
                     None => self.err(
                         item_span(item).or(span),
                         format!("default must be the string \"allow\" or \"deny\", not {}", kind_of(item)),
@@ -183,7 +182,9 @@ impl Parser<'_> {
                             Some(_) => self.err(e.span(), format!("{what}: `{name}` is listed twice")),
                             None if k == "sqe_ops" => self.err(
                                 e.span(),
-                                format!("{what}: unknown opcode `{name}`: use an IORING_OP_* name in lower case, e.g. read"),
+                                format!(
+                                    "{what}: unknown opcode `{name}`: use an IORING_OP_* name in lower case, e.g. read"
+                                ),
                             ),
                             None => self.err(
                                 e.span(),
@@ -284,7 +285,10 @@ impl Parser<'_> {
         let Some(t) = item.as_table_like() else {
             self.err(
                 item_span(item).or(span),
-                format!("{ctx} must be a table with `action` or `allow_if` (or the string \"allow\"/\"deny\"), not {}", kind_of(item)),
+                format!(
+                    "{ctx} must be a table with `action` or `allow_if` (or the string \"allow\"/\"deny\"), not {}",
+                    kind_of(item)
+                ),
             );
             return None;
         };
@@ -364,24 +368,34 @@ impl Parser<'_> {
                     .collect();
                 self.err(
                     ks,
-                    format!("{ctx}: condition `{k}` does not apply to IORING_OP_{opname} (only to {})", applies.join(", ")),
+                    format!(
+                        "{ctx}: condition `{k}` does not apply to IORING_OP_{opname} (only to {})",
+                        applies.join(", ")
+                    ),
                 );
                 continue;
             }
             let Some(entries) = self.entries(ctx, k, v, ks.clone()) else { continue };
             let limit = if k == "ipv6" { MAX_IPV6 } else { MAX_LIST };
             if entries.len() > limit {
-                self.err(ks.clone(), format!("{ctx}: `{k}` has {} entries, at most {limit} are supported", entries.len()));
+                self.err(
+                    ks.clone(),
+                    format!("{ctx}: `{k}` has {} entries, at most {limit} are supported", entries.len()),
+                );
                 continue;
             }
             if entries.is_empty() {
-                self.err(ks.clone(), format!("{ctx}: `{k}` is an empty list (nothing would match: use action = \"deny\")"));
+                self.err(
+                    ks.clone(),
+                    format!("{ctx}: `{k}` is an empty list (nothing would match: use action = \"deny\")"),
+                );
                 continue;
             }
             let what = format!("{ctx}.allow_if.{k}");
             match k {
                 "sqe_flags_clear" => {
-                    c.sqe_flags_clear = self.masks(&what, &entries, Kind::SqeFlag).into_iter().map(|m| m as u8).collect()
+                    c.sqe_flags_clear =
+                        self.masks(&what, &entries, Kind::SqeFlag).into_iter().map(|m| m as u8).collect()
                 }
                 "family" => c.family = Some(self.names(&what, &entries, Kind::Family)),
                 "type" => c.sock_type = Some(self.names(&what, &entries, Kind::SockType)),
@@ -408,7 +422,13 @@ impl Parser<'_> {
     }
 
     /// The entries of a condition: an array, or a single value.
-    fn entries<'v>(&mut self, ctx: &str, key: &str, item: &'v Item, span: Option<Range<usize>>) -> Option<Vec<&'v Value>> {
+    fn entries<'v>(
+        &mut self,
+        ctx: &str,
+        key: &str,
+        item: &'v Item,
+        span: Option<Range<usize>>,
+    ) -> Option<Vec<&'v Value>> {
         match item {
             Item::Value(Value::Array(a)) => Some(a.iter().collect()),
             Item::Value(v @ (Value::String(_) | Value::Integer(_))) => Some(vec![v]),
@@ -505,10 +525,7 @@ impl Parser<'_> {
             match r {
                 Some((lo, hi)) if lo <= hi => out.push((lo, hi)),
                 Some((lo, hi)) => self.err(v.span(), format!("{what}: range \"{s}\" is empty ({lo} > {hi})")),
-                None => self.err(
-                    v.span(),
-                    format!("{what}: \"{s}\" is not a port (0..65535) or a \"low-high\" range"),
-                ),
+                None => self.err(v.span(), format!("{what}: \"{s}\" is not a port (0..65535) or a \"low-high\" range")),
             }
         }
         out
@@ -547,7 +564,10 @@ impl Parser<'_> {
                 if net & !mask != 0 {
                     self.err(
                         v.span(),
-                        format!("{what}: {a}/{len} has host bits set (did you mean {}/{len}?)", Ipv4Addr::from(net & mask)),
+                        format!(
+                            "{what}: {a}/{len} has host bits set (did you mean {}/{len}?)",
+                            Ipv4Addr::from(net & mask)
+                        ),
                     );
                     continue;
                 }
@@ -566,7 +586,10 @@ impl Parser<'_> {
                 if net & !mask != 0 {
                     self.err(
                         v.span(),
-                        format!("{what}: {a}/{len} has host bits set (did you mean {}/{len}?)", Ipv6Addr::from(net & mask)),
+                        format!(
+                            "{what}: {a}/{len} has host bits set (did you mean {}/{len}?)",
+                            Ipv6Addr::from(net & mask)
+                        ),
                     );
                     continue;
                 }

@@ -131,9 +131,7 @@ impl Restrict {
     /// flags on a ring with these restrictions (else -EACCES)?
     pub fn allows_sqe(&self, op: u8, sqe_flags: u8) -> bool {
         let req = self.sqe_flags_required;
-        self.sqe_ops.contains(&op)
-            && sqe_flags & req == req
-            && sqe_flags & !(self.sqe_flags_allowed | req) == 0
+        self.sqe_ops.contains(&op) && sqe_flags & req == req && sqe_flags & !(self.sqe_flags_allowed | req) == 0
     }
 
     /// May io_uring_register(2) opcode `op` be used on such a ring?
@@ -180,17 +178,20 @@ impl Conds {
         }
         let family = ctx.u32_at(ctx_off::SOCKET_FAMILY);
         if let Some(l) = &self.family
-            && !l.contains(&family) {
-                return false;
-            }
+            && !l.contains(&family)
+        {
+            return false;
+        }
         if let Some(l) = &self.sock_type
-            && !l.contains(&(ctx.u32_at(ctx_off::SOCKET_TYPE) & SOCK_TYPE_MASK)) {
-                return false;
-            }
+            && !l.contains(&(ctx.u32_at(ctx_off::SOCKET_TYPE) & SOCK_TYPE_MASK))
+        {
+            return false;
+        }
         if let Some(l) = &self.protocol
-            && !l.contains(&ctx.u32_at(ctx_off::SOCKET_PROTOCOL)) {
-                return false;
-            }
+            && !l.contains(&ctx.u32_at(ctx_off::SOCKET_PROTOCOL))
+        {
+            return false;
+        }
         let flags = ctx.u64_at(ctx_off::OPEN_FLAGS);
         let mode = ctx.u64_at(ctx_off::OPEN_MODE);
         let resolve = ctx.u64_at(ctx_off::OPEN_RESOLVE);

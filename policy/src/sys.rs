@@ -54,9 +54,9 @@ impl RegisterError {
                 has no task-level IORING_REGISTER_RESTRICTIONS support"
                 .into(),
             (libc::EMSGSIZE, What::Filter { pdu_size, kernel_pdu_size, .. }) => match kernel_pdu_size {
-                Some(k) => format!(
-                    "opcode data size mismatch: the filter expects {pdu_size} bytes, the kernel provides {k}"
-                ),
+                Some(k) => {
+                    format!("opcode data size mismatch: the filter expects {pdu_size} bytes, the kernel provides {k}")
+                }
                 None => format!("opcode data size mismatch: the filter expects {pdu_size} bytes"),
             },
             (libc::EPERM, What::Restrictions) => {
@@ -96,11 +96,7 @@ fn io_uring_register(fd: i32, opcode: u32, arg: *mut libc::c_void, nr_args: u32)
     // SAFETY: the argument points to a live, correctly laid out structure
     // (or buffer) of the size the kernel reads for this opcode.
     let r = unsafe { libc::syscall(libc::SYS_io_uring_register, fd, opcode, arg, nr_args) };
-    if r < 0 {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL))
-    } else {
-        Ok(r)
-    }
+    if r < 0 { Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL)) } else { Ok(r) }
 }
 
 /// Register one filter. Returns the kernel's data size for the opcode (the
@@ -124,23 +120,14 @@ pub fn register_filter(
         },
         ..Default::default()
     };
-    let r = io_uring_register(
-        level.fd(),
-        IORING_REGISTER_BPF_FILTER,
-        (&mut arg as *mut IoUringBpf).cast(),
-        1,
-    );
+    let r = io_uring_register(level.fd(), IORING_REGISTER_BPF_FILTER, (&mut arg as *mut IoUringBpf).cast(), 1);
     let written = arg.filter.pdu_size;
     match r {
         Ok(_) => Ok(written),
         Err(errno) => Err(RegisterError {
             errno,
             level,
-            what: What::Filter {
-                opcode,
-                pdu_size,
-                kernel_pdu_size: (written != pdu_size).then_some(written),
-            },
+            what: What::Filter { opcode, pdu_size, kernel_pdu_size: (written != pdu_size).then_some(written) },
         }),
     }
 }
@@ -159,9 +146,7 @@ pub fn register_task_restrictions(res: &[IoUringRestriction]) -> Result<(), Regi
     let err = |errno| RegisterError { errno, level: Level::Task, what: What::Restrictions };
     let nr = u16::try_from(res.len()).map_err(|_| err(libc::EINVAL))?;
     // Header + entries in one 4-byte aligned buffer.
-    let words = (std::mem::size_of::<IoUringTaskRestriction>()
-        + std::mem::size_of_val(res))
-        / 4;
+    let words = (std::mem::size_of::<IoUringTaskRestriction>() + std::mem::size_of_val(res)) / 4;
     let mut buf = vec![0u32; words];
     let hdr = IoUringTaskRestriction { flags: 0, nr_res: nr, resv: [0; 3] };
     // SAFETY: buf is 4-byte aligned and large enough for the header and all
@@ -181,7 +166,15 @@ pub fn register_task_restrictions(res: &[IoUringRestriction]) -> Result<(), Regi
 /// Set no_new_privs on the calling thread (as seccomp requires).
 pub fn set_no_new_privs() -> std::io::Result<()> {
     // SAFETY: plain prctl with integer arguments.
-    let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_SET_NO_NEW_PRIVS,
+            1 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
     if r != 0 {
         return Err(std::io::Error::last_os_error());
     }

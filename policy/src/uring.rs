@@ -181,7 +181,14 @@ pub struct Ring {
     p: Params,
 }
 
-fn enter(fd: i32, to_submit: u32, min_complete: u32, flags: u32, arg: *const libc::c_void, argsz: usize) -> io::Result<i64> {
+fn enter(
+    fd: i32,
+    to_submit: u32,
+    min_complete: u32,
+    flags: u32,
+    arg: *const libc::c_void,
+    argsz: usize,
+) -> io::Result<i64> {
     // SAFETY: io_uring_enter with a valid (or null) argument of `argsz`
     // bytes.
     let r = unsafe { libc::syscall(libc::SYS_io_uring_enter, fd, to_submit, min_complete, flags, arg, argsz) };

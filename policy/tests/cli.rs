@@ -23,7 +23,10 @@ fn check_good_file() {
 
 #[test]
 fn check_bad_file_reports_every_error_with_line() {
-    let p = tmp("bad.toml", "default = \"deny\"\n[op.raed]\naction = \"allow\"\n[op.socket]\nallow_if = { family = [\"inet9\"] }\n");
+    let p = tmp(
+        "bad.toml",
+        "default = \"deny\"\n[op.raed]\naction = \"allow\"\n[op.socket]\nallow_if = { family = [\"inet9\"] }\n",
+    );
     let out = bin().arg("check").arg(&p).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -118,7 +118,8 @@ fn sqe_flags_clear() {
 
 #[test]
 fn default_deny_sets_deny_rest_on_last_filter_only() {
-    let p = parse_policy("default = \"deny\"\n[op.read]\naction = \"allow\"\n[op.write]\naction = \"allow\"\n").unwrap();
+    let p =
+        parse_policy("default = \"deny\"\n[op.read]\naction = \"allow\"\n[op.write]\naction = \"allow\"\n").unwrap();
     let f = compile(&p).unwrap();
     assert_eq!(f.len(), 2);
     assert_eq!(f[0].flags, 0);
@@ -198,11 +199,18 @@ fn explain_lists_every_filter() {
 #[test]
 fn comments_name_open_flags() {
     use iou_policy::policy::{Conds, Rule};
-    let c = Conds { flags_set: vec![libc::O_CREAT as u64 | 1 << 32], flags_clear: vec![libc::O_EXCL as u64], ..Conds::default() };
+    let c = Conds {
+        flags_set: vec![libc::O_CREAT as u64 | 1 << 32],
+        flags_clear: vec![libc::O_EXCL as u64],
+        ..Conds::default()
+    };
     let prog = iou_policy::compile::compile_rule(&Rule::AllowIf(c)).unwrap();
     let text = prog.listing();
     assert!(text.contains(&format!("flags O_EXCL ({:#x}) must not be set", libc::O_EXCL)), "{text}");
-    assert!(text.contains(&format!("flags O_CREAT|0x100000000 ({:#x}) must be set", libc::O_CREAT as u64 | 1 << 32)), "{text}");
+    assert!(
+        text.contains(&format!("flags O_CREAT|0x100000000 ({:#x}) must be set", libc::O_CREAT as u64 | 1 << 32)),
+        "{text}"
+    );
     assert!(text.contains(&format!("; O_CREAT ({:#x}) set?", libc::O_CREAT)), "{text}");
     assert!(text.contains("; 0x100000000 set?"), "{text}");
 }

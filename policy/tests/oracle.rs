@@ -44,12 +44,7 @@ fn header_fields() {
 fn alu(op: u16, a: u32, k: u32) -> u32 {
     let p = [i(BPF_LD | BPF_IMM, 0, 0, a), i(BPF_ALU | op | BPF_K, 0, 0, k), RET_A];
     let r = run_ok(&p, &Ctx::default());
-    let px = [
-        i(BPF_LDX | BPF_IMM, 0, 0, k),
-        i(BPF_LD | BPF_IMM, 0, 0, a),
-        i(BPF_ALU | op | BPF_X, 0, 0, 0),
-        RET_A,
-    ];
+    let px = [i(BPF_LDX | BPF_IMM, 0, 0, k), i(BPF_LD | BPF_IMM, 0, 0, a), i(BPF_ALU | op | BPF_X, 0, 0, 0), RET_A];
     assert_eq!(run_ok(&px, &Ctx::default()), r, "K and X forms agree");
     r
 }
@@ -72,12 +67,8 @@ fn alu_is_32_bit_wrapping() {
 
 #[test]
 fn shift_by_x_uses_low_five_bits() {
-    let p = [
-        i(BPF_LDX | BPF_IMM, 0, 0, 33),
-        i(BPF_LD | BPF_IMM, 0, 0, 1),
-        i(BPF_ALU | BPF_LSH | BPF_X, 0, 0, 0),
-        RET_A,
-    ];
+    let p =
+        [i(BPF_LDX | BPF_IMM, 0, 0, 33), i(BPF_LD | BPF_IMM, 0, 0, 1), i(BPF_ALU | BPF_LSH | BPF_X, 0, 0, 0), RET_A];
     assert_eq!(run_ok(&p, &Ctx::default()), 2);
 }
 
@@ -95,8 +86,16 @@ fn division_by_zero_x_returns_zero_from_the_program() {
 #[test]
 fn jumps() {
     // A = 5; tests against K and X.
-    let cases = [(BPF_JEQ, 5, true), (BPF_JEQ, 4, false), (BPF_JGT, 4, true), (BPF_JGT, 5, false),
-        (BPF_JGE, 5, true), (BPF_JGE, 6, false), (BPF_JSET, 4, true), (BPF_JSET, 2, false)];
+    let cases = [
+        (BPF_JEQ, 5, true),
+        (BPF_JEQ, 4, false),
+        (BPF_JGT, 4, true),
+        (BPF_JGT, 5, false),
+        (BPF_JGE, 5, true),
+        (BPF_JGE, 6, false),
+        (BPF_JSET, 4, true),
+        (BPF_JSET, 2, false),
+    ];
     for (op, k, taken) in cases {
         let want = if taken { 11 } else { 22 };
         let p = [
@@ -132,8 +131,13 @@ fn scratch_memory_and_registers() {
         RET_A,
     ];
     assert_eq!(run_ok(&p, &Ctx::default()), 2);
-    let p = [i(BPF_LD | BPF_IMM, 0, 0, 3), i(BPF_MISC | BPF_TAX, 0, 0, 0), i(BPF_LD | BPF_IMM, 0, 0, 0),
-        i(BPF_MISC | BPF_TXA, 0, 0, 0), RET_A];
+    let p = [
+        i(BPF_LD | BPF_IMM, 0, 0, 3),
+        i(BPF_MISC | BPF_TAX, 0, 0, 0),
+        i(BPF_LD | BPF_IMM, 0, 0, 0),
+        i(BPF_MISC | BPF_TXA, 0, 0, 0),
+        RET_A,
+    ];
     assert_eq!(run_ok(&p, &Ctx::default()), 3);
 }
 

@@ -11,10 +11,7 @@ fn errors(text: &str) -> Vec<(usize, String)> {
 
 fn one(text: &str, line: usize, needle: &str) {
     let e = errors(text);
-    assert!(
-        e.iter().any(|(l, m)| *l == line && m.contains(needle)),
-        "want line {line} with {needle:?}, got {e:?}"
-    );
+    assert!(e.iter().any(|(l, m)| *l == line && m.contains(needle)), "want line {line} with {needle:?}, got {e:?}");
 }
 
 #[test]
@@ -192,7 +189,12 @@ fn restrict_table() {
     let r = p.restrict.clone().unwrap();
     assert_eq!(
         r,
-        Restrict { sqe_ops: vec![22, 23, 0], register_ops: vec![0, 1], sqe_flags_allowed: 0x14, sqe_flags_required: 0x10 }
+        Restrict {
+            sqe_ops: vec![22, 23, 0],
+            register_ops: vec![0, 1],
+            sqe_flags_allowed: 0x14,
+            sqe_flags_required: 0x10
+        }
     );
     let e = r.entries();
     assert_eq!(e.len(), 7);

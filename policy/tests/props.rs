@@ -89,11 +89,9 @@ fn rule() -> impl Strategy<Value = Rule> {
 }
 
 fn policy() -> impl Strategy<Value = Policy> {
-    (
-        prop_oneof![Just(Action::Allow), Just(Action::Deny)],
-        vec((0u8..IORING_OP_LAST as u8, rule()), 0..5),
+    (prop_oneof![Just(Action::Allow), Just(Action::Deny)], vec((0u8..IORING_OP_LAST as u8, rule()), 0..5)).prop_map(
+        |(default, rules)| Policy { default, rules: rules.into_iter().collect::<BTreeMap<_, _>>(), restrict: None },
     )
-        .prop_map(|(default, rules)| Policy { default, rules: rules.into_iter().collect::<BTreeMap<_, _>>(), restrict: None })
 }
 
 /// A request that often hits the values a policy talks about: each field
@@ -160,7 +158,13 @@ fn ctx_for(p: &Policy) -> BoxedStrategy<Ctx> {
                 }
                 _ => {
                     let a6 = if layout & 4 != 0 { a6 ^ (1u128 << flip6) } else { a6 };
-                    let fam = if layout & 8 != 0 { 2 } else if layout & 16 != 0 { 10 } else { w16 };
+                    let fam = if layout & 8 != 0 {
+                        2
+                    } else if layout & 16 != 0 {
+                        10
+                    } else {
+                        w16
+                    };
                     let addr: Vec<u8> = if fam == 2 { a4.to_be_bytes().to_vec() } else { a6.to_be_bytes().to_vec() };
                     c = {
                         let mut k = Ctx::connect(fam, port, &addr);

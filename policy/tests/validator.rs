@@ -62,10 +62,7 @@ fn ld_abs_word_aligned_in_context() {
         ok(&[i(BPF_LD | BPF_W | BPF_ABS, 0, 0, k), RET0]);
     }
     for k in [1, 2, 3, 38, 40, 44, 0x1000, u32::MAX] {
-        assert!(matches!(
-            bad(&[i(BPF_LD | BPF_W | BPF_ABS, 0, 0, k), RET0]),
-            ValidateError::BadLoadOffset { .. }
-        ));
+        assert!(matches!(bad(&[i(BPF_LD | BPF_W | BPF_ABS, 0, 0, k), RET0]), ValidateError::BadLoadOffset { .. }));
     }
 }
 
@@ -106,12 +103,7 @@ fn mem_index_out_of_range() {
 fn uninitialised_memory_read_rejected() {
     assert_eq!(bad(&[i(BPF_LD | BPF_MEM, 0, 0, 2), RET0]), ValidateError::UninitMemRead { pc: 0, k: 2 });
     // Written on one path only.
-    let p = [
-        i(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
-        i(BPF_ST, 0, 0, 0),
-        i(BPF_LD | BPF_MEM, 0, 0, 0),
-        RET0,
-    ];
+    let p = [i(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0), i(BPF_ST, 0, 0, 0), i(BPF_LD | BPF_MEM, 0, 0, 0), RET0];
     assert!(matches!(bad(&p), ValidateError::UninitMemRead { pc: 2, .. }));
     // Written on both paths.
     let p = [
@@ -135,14 +127,8 @@ fn conditional_jumps_k_and_x() {
     for op in [BPF_JEQ, BPF_JGT, BPF_JGE, BPF_JSET] {
         for src in [BPF_K, BPF_X] {
             ok(&[i(BPF_JMP | op | src, 0, 1, 5), RET0, RET0]);
-            assert_eq!(
-                bad(&[i(BPF_JMP | op | src, 0, 2, 5), RET0, RET0]),
-                ValidateError::JumpOutOfRange { pc: 0 }
-            );
-            assert_eq!(
-                bad(&[i(BPF_JMP | op | src, 2, 0, 5), RET0, RET0]),
-                ValidateError::JumpOutOfRange { pc: 0 }
-            );
+            assert_eq!(bad(&[i(BPF_JMP | op | src, 0, 2, 5), RET0, RET0]), ValidateError::JumpOutOfRange { pc: 0 });
+            assert_eq!(bad(&[i(BPF_JMP | op | src, 2, 0, 5), RET0, RET0]), ValidateError::JumpOutOfRange { pc: 0 });
         }
     }
 }
@@ -151,10 +137,7 @@ fn conditional_jumps_k_and_x() {
 fn ja_in_and_out_of_range() {
     ok(&[i(BPF_JMP | BPF_JA, 0, 0, 1), RET0, RET0]);
     assert_eq!(bad(&[i(BPF_JMP | BPF_JA, 0, 0, 2), RET0, RET0]), ValidateError::JumpOutOfRange { pc: 0 });
-    assert_eq!(
-        bad(&[i(BPF_JMP | BPF_JA, 0, 0, u32::MAX), RET0]),
-        ValidateError::JumpOutOfRange { pc: 0 }
-    );
+    assert_eq!(bad(&[i(BPF_JMP | BPF_JA, 0, 0, u32::MAX), RET0]), ValidateError::JumpOutOfRange { pc: 0 });
 }
 
 #[test]

@@ -4,12 +4,14 @@
 //!   iou-sandbox --policy policy.toml --explain
 //!   iou-sandbox check policy.toml
 
-use iou_policy::abi::{IORING_RESTRICTION_REGISTER_OP, IORING_RESTRICTION_SQE_FLAGS_ALLOWED, IORING_RESTRICTION_SQE_OP};
+use iou_policy::abi::{
+    IORING_RESTRICTION_REGISTER_OP, IORING_RESTRICTION_SQE_FLAGS_ALLOWED, IORING_RESTRICTION_SQE_OP,
+};
 use iou_policy::compile::{self, CompiledFilter};
 use iou_policy::names;
 use iou_policy::opcodes;
-use iou_policy::policy::Restrict;
 use iou_policy::parse::parse_policy;
+use iou_policy::policy::Restrict;
 use iou_policy::sys::{self, Level};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -41,13 +43,14 @@ fn parse_args(args: Vec<OsString>) -> Result<(Mode, OsString), String> {
     let mut rest: Vec<OsString> = Vec::new();
     let first = it.next();
     if let Some(f) = &first
-        && f == "check" {
-            let file = it.next().ok_or("check: missing policy file")?;
-            if let Some(extra) = it.next() {
-                return Err(format!("check: unexpected argument {:?}", extra));
-            }
-            return Ok((Mode::Check, file));
+        && f == "check"
+    {
+        let file = it.next().ok_or("check: missing policy file")?;
+        if let Some(extra) = it.next() {
+            return Err(format!("check: unexpected argument {:?}", extra));
         }
+        return Ok((Mode::Check, file));
+    }
     let mut next = first;
     while let Some(a) = next.take() {
         match a.to_str() {
@@ -92,10 +95,7 @@ struct Loaded {
 /// `--explain` text for `[restrict]`.
 fn explain_restrict(r: &Restrict) -> String {
     let entries = r.entries();
-    let mut out = format!(
-        "task restrictions (IORING_REGISTER_RESTRICTIONS, fd -1), {} entries:\n",
-        entries.len()
-    );
+    let mut out = format!("task restrictions (IORING_REGISTER_RESTRICTIONS, fd -1), {} entries:\n", entries.len());
     let flags = |m: u8| {
         let n = names::mask_name(names::SQE_FLAGS, m as u64).unwrap_or_else(|| "none".into());
         format!("{n} ({m:#x})")
@@ -103,7 +103,11 @@ fn explain_restrict(r: &Restrict) -> String {
     for e in entries {
         let line = match e.opcode {
             IORING_RESTRICTION_SQE_OP => {
-                format!("SQE_OP IORING_OP_{} ({})", opcodes::opcode_name(e.arg).unwrap_or("?").to_ascii_uppercase(), e.arg)
+                format!(
+                    "SQE_OP IORING_OP_{} ({})",
+                    opcodes::opcode_name(e.arg).unwrap_or("?").to_ascii_uppercase(),
+                    e.arg
+                )
             }
             IORING_RESTRICTION_REGISTER_OP => format!(
                 "REGISTER_OP IORING_{} ({})",
@@ -171,11 +175,7 @@ fn main() -> ExitCode {
                 Some(r) => format!(", {} task restriction(s)", r.entries().len()),
                 None => String::new(),
             };
-            println!(
-                "{}: ok: {} filter(s), {n} instruction(s){r}",
-                path.to_string_lossy(),
-                filters.len()
-            );
+            println!("{}: ok: {} filter(s), {n} instruction(s){r}", path.to_string_lossy(), filters.len());
             ExitCode::SUCCESS
         }
         Mode::Explain => {
