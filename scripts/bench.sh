@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per batched NOP with 0..8 filters, and per fork() with 0
-# and 1000 task filters, on a kernel without the
-# debugging options (a worktree of build/linux at the same commit, in
+# (twice), 1 and 1000 task filters, on a kernel without the debugging
+# options (a worktree of build/linux at the same commit, in
 # build/bench-linux), in QEMU with "-icount shift=0": guest time counts
 # guest instructions, 1 ns each, so the figures are repeatable.
 set -euo pipefail
