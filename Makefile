@@ -29,7 +29,7 @@ kernel: tree
 selftests: kernel
 	@$(S)/selftests.sh
 
-host-tests: setup
+host-tests: tree
 	@$(S)/host-tests.sh
 
 test: selftests
@@ -48,7 +48,7 @@ export:
 series:
 	@$(S)/series.sh
 
-checkpatch:
+checkpatch: tree
 	@$(S)/checkpatch.sh
 
 # Every patch builds on its own; the series builds with IO_URING_BPF=n.
@@ -60,12 +60,12 @@ rustfmtcheck: tree
 	@source $(S)/lib.sh && kmake rustfmtcheck
 	@cd policy && cargo fmt --check
 
-clippy: tree
+clippy: kernel
 	@source $(S)/lib.sh && kmake CLIPPY=1 -j$$JOBS
 
 clean:
 	rm -rf build/out
 
 distclean:
-	@$(S)/tree.sh --check-exported
+	@[ ! -d build/linux/.git ] || $(S)/export.sh --check
 	rm -rf build

@@ -25,13 +25,16 @@ n=$(git -C "$TREE" rev-list --count "$root..HEAD")
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-git -C "$TREE" -c user.name="$PROJECT_NAME" -c user.email="$PROJECT_EMAIL" \
+# Stable output: no commit hashes (a rebased or freshly applied tree has
+# new ones), and none of the user's git configuration.
+GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 \
+	git -C "$TREE" -c user.name="$PROJECT_NAME" -c user.email="$PROJECT_EMAIL" \
 	format-patch --quiet --cover-letter --base="$root" --no-signature \
-	--no-numbered-files -o "$tmp" "$root..HEAD"
+	--zero-commit --no-thread --no-signoff -o "$tmp" "$root..HEAD"
 
 cover=$(ls "$tmp"/0000-cover-letter.patch)
 subject=$(head -n 1 "$TOP/series/cover-letter.txt")
-date=$(git -C "$TREE" log -1 --format='%cD' HEAD)
+date=$(git -C "$TREE" log -1 --format='%aD' HEAD)
 python3 - "$cover" "$TOP/series/cover-letter.txt" "$subject" "$date" <<'PY'
 import sys
 path, blurb_path, subject, date = sys.argv[1:]

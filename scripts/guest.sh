@@ -11,7 +11,7 @@ oracle=$3
 timeout=${KSFT_TIMEOUT:-900}
 
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
-ip link set lo up 2>/dev/null
+ip link set lo up || echo "could not bring lo up" >"$out/setup-error"
 
 echo "guest: $(uname -r), $(nproc) cpus"
 while IFS=: read -r dir prog; do
@@ -33,12 +33,16 @@ if [ -n "$oracle" ]; then
 fi
 
 # kmemleak reports objects unreferenced in two scans past their
-# minimum age.
-if [ -w /sys/kernel/debug/kmemleak ]; then
-	echo scan >/sys/kernel/debug/kmemleak
-	sleep 6
-	echo scan >/sys/kernel/debug/kmemleak
-	cat /sys/kernel/debug/kmemleak >"$out/kmemleak.txt"
+# minimum age. A scan that fails (kmemleak turned itself off) is an
+# error, not an empty report.
+kml=/sys/kernel/debug/kmemleak
+if [ -e "$kml" ]; then
+	if echo scan >"$kml" && sleep 6 && echo scan >"$kml"; then
+		cat "$kml" >"$out/kmemleak.txt"
+	else
+		echo "scan failed" >"$out/kmemleak-error"
+	fi
 fi
 dmesg >"$out/dmesg.txt"
+cat /proc/sys/kernel/tainted >"$out/tainted"
 echo "guest: done" >"$out/guest-done"

@@ -4,20 +4,23 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-shopt -s nullglob
+# Exits non-zero if any of them fails.
+rc=0
 mkdir -p "$BUILD/host"
 for t in "$TOP"/tests/host/*.rs; do
 	name=$(basename "$t" .rs)
 	echo "== $name"
-	if ! /usr/bin/rustc --edition 2021 --test -o "$BUILD/host/$name" "$t"; then
+	if ! /usr/bin/rustc --edition 2021 --test -o "$BUILD/host/$name" "$t" ||
+		! "$BUILD/host/$name"; then
 		echo "FAILED: $name"
-		continue
+		rc=1
 	fi
-	"$BUILD/host/$name" || true
 done
 
 # The policy tool (policy/): its cargo tests, oracle and compiler included.
 echo "== policy"
 if ! (cd "$TOP/policy" && cargo test --locked --quiet 2>&1); then
 	echo "FAILED: policy"
+	rc=1
 fi
+exit $rc

@@ -16,6 +16,6 @@ accel=(--disable-kvm)
 echo "run: booting $(make -s -C "$TREE" kernelversion) in QEMU"
 cd "$TREE"
 timeout --kill-after=30 600 vng "${accel[@]}" --memory 1G --cpus 2 \
-	-- sh -c "uname -r; $BUILD/demo/filter-demo; echo;
+	-- sh -ec "uname -r; $BUILD/demo/filter-demo; echo;
 		echo 'The same demo under iou-sandbox --policy demo/policy.toml (allow NOP only):';
 		$sandbox --policy $TOP/demo/policy.toml -- $BUILD/demo/filter-demo" </dev/null

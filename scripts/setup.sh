@@ -11,7 +11,7 @@ DEB_PKGS=(
 	ccache make flex bison bc cpio kmod pahole
 	libelf-dev libssl-dev
 	python3-pip python3-ply python3-git rsync busybox-static
-	gcc libc6-dev
+	gcc libc6-dev git iproute2
 )
 BINDGEN_VERSION=0.73.2
 VNG_VERSION=1.42
@@ -62,7 +62,7 @@ if ! "$BINDGEN" --version 2>/dev/null | grep -q "bindgen $BINDGEN_VERSION"; then
 	cargo install --quiet --locked bindgen-cli --version "$BINDGEN_VERSION"
 fi
 
-if ! command -v vng >/dev/null 2>&1; then
+if ! vng --version 2>/dev/null | grep -qx "virtme-ng $VNG_VERSION"; then
 	echo "setup: installing virtme-ng $VNG_VERSION"
 	python3 -m pip install --quiet "virtme-ng==$VNG_VERSION"
 fi

@@ -3,8 +3,8 @@
 the policy crate's oracle check (TAP written by guest.sh), host tests, and
 kernel splats.
 
-Prints a per-suite table and the line `N passed, N failed`; exits 1 on any
-failure, missing result, timeout or splat.
+Prints a per-suite table and the line `N passed, N failed, N skipped`;
+exits 1 on any failure, missing result, timeout, splat or taint.
 """
 import os
 import re
@@ -27,18 +27,54 @@ TS = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 
 
 def kunit(dmesg):
-    """KUnit prints '# <suite>: pass:P fail:F skip:S total:T' per suite."""
-    found = False
-    for line in dmesg.splitlines():
-        line = TS.sub("", line).strip()
-        m = re.match(r"# (\S+): pass:(\d+) fail:(\d+) skip:(\d+) total:(\d+)$",
-                     line)
-        if m and m.group(1) != "Totals":
-            found = True
-            rows.append(("kunit:" + m.group(1), int(m.group(2)),
-                         int(m.group(3)), int(m.group(4)), ""))
-    if not found:
+    """KTAP in the kernel log: 'KTAP version 1', a plan of suites '1..N',
+    each suite's test cases indented by four spaces after its
+    '# Subtest:', then one unindented 'ok|not ok N <suite>' line. A suite
+    that reports no result line, or 'not ok', fails."""
+    lines = [TS.sub("", line, count=1) for line in dmesg.splitlines()]
+    if "KTAP version 1" not in lines:
         problems.append("no KUnit results in the guest's kernel log")
+        return
+    plan = suite = None
+    p = f = s = seen = 0
+    for line in lines[lines.index("KTAP version 1") + 1:]:
+        m = re.match(r"1\.\.(\d+)$", line)
+        if m and plan is None:
+            plan = int(m.group(1))
+            continue
+        m = re.match(r"    # Subtest: (\S+)$", line)
+        if m:
+            suite, p, f, s = m.group(1), 0, 0, 0
+            continue
+        m = re.match(r"(    )?(not ok|ok) \d+ (\S+)(.*)$", line)
+        if not m:
+            continue
+        skip = "# SKIP" in m.group(4)
+        if m.group(1):
+            if suite is None:
+                continue
+            if skip:
+                s += 1
+            elif m.group(2) == "ok":
+                p += 1
+            else:
+                f += 1
+            continue
+        seen += 1
+        note = ""
+        if m.group(2) == "not ok" and not skip and f == 0:
+            f, note = 1, "suite failed"
+        if suite != m.group(3):
+            p = f = s = 0
+            f, note = 1, "no test cases reported"
+        rows.append(("kunit:" + m.group(3), p, f, s, note))
+        suite = None
+        if plan is not None and seen == plan:
+            break
+    if plan is None:
+        problems.append("KUnit printed no plan of suites")
+    elif seen < plan:
+        problems.append("KUnit reported %d of %d suites" % (seen, plan))
 
 
 def kselftest(name, tap, rc):
@@ -55,6 +91,8 @@ def kselftest(name, tap, rc):
         else:
             f += 1
     note = ""
+    m = re.search(r"^1\.\.(\d+)", tap, re.M)
+    plan = int(m.group(1)) if m else None
     if rc == "124" or rc == "137":
         f += 1
         note = "timed out"
@@ -62,9 +100,18 @@ def kselftest(name, tap, rc):
         # Crashed or exited non-zero without a failing test.
         f += 1
         note = "exit status %s" % rc
+    elif re.search(r"^Bail out!", tap, re.M):
+        f += 1
+        note = "bailed out"
     elif p + f + s == 0:
         f += 1
         note = "no results"
+    elif plan is None:
+        f += 1
+        note = "no plan"
+    elif p + f + s < plan:
+        note = "%d of %d results missing" % (plan - p - f - s, plan)
+        f += plan - p - f - s
     rows.append(("kselftest:" + name, p, f, s, note))
 
 
@@ -87,7 +134,7 @@ def host(text):
             f, note = 1, "no results"
         rows.append(("host:" + suite, p, f, s, note))
     for m in re.finditer(r"^FAILED: (\S+)$", text, re.M):
-        rows.append(("host:" + m.group(1), 0, 1, 0, "did not build or run"))
+        rows.append(("host:" + m.group(1), 0, 1, 0, "did not build, or failed"))
 
 
 SPLATS = [
@@ -96,16 +143,22 @@ SPLATS = [
     r"inconsistent lock state", r"suspicious RCU usage",
     r"rcu: INFO: .* stall", r"self-detected stall", r"UBSAN: ",
     r"general protection fault", r"Call Trace:", r"refcount_t: ",
-    r"kmemleak: \d+ new suspected memory leaks",
+    r"kmemleak: \d+ new suspected memory leaks", r"kmemleak: .*disabled",
+    r"INFO: .*detected stall", r"kernel BUG at", r"^BUG [\w.-]+ \(",
+    r"INFO: task .* blocked for more than", r"soft lockup", r"hard LOCKUP",
 ]
+
+# Taint bits a passing run may set: TAINT_TEST, which KUnit sets.
+TAINT_OK = 1 << 18
 
 
 def splats(dmesg):
     hits = []
     for line in dmesg.splitlines():
+        line = TS.sub("", line, count=1)
         for pat in SPLATS:
             if re.search(pat, line):
-                hits.append(TS.sub("", line).strip())
+                hits.append(line.strip())
                 break
     return hits
 
@@ -120,6 +173,21 @@ dmesg = read("dmesg.txt")
 
 if vng_exit == "124":
     problems.append("the guest timed out")
+elif done and vng_exit != "0":
+    problems.append("vng exited with status %s" % vng_exit)
+for name, what in (("setup-error", "guest setup"),
+                   ("kmemleak-error", "kmemleak")):
+    err = read(name)
+    if err is not None:
+        problems.append("%s: %s" % (what, err.strip()))
+taint = (read("tainted") or "").strip()
+if done and not taint.isdigit():
+    problems.append("the guest did not record its taint flags")
+elif taint and int(taint) & ~TAINT_OK:
+    problems.append("the kernel is tainted (%s): see dmesg" % taint)
+if read("expect-kmemleak") is not None and done and \
+        read("kmemleak.txt") is None:
+    problems.append("kmemleak is configured but did not scan")
 if not done:
     problems.append("the guest did not finish (vng exit %s); see %s"
                     % (vng_exit or "?", os.path.join(out, "console.txt")))
@@ -139,6 +207,9 @@ if not ksft:
 for name in (read("expected") or "").split():
     if name not in ksft:
         rows.append(("kselftest:" + name, 0, 1, 0, "no result"))
+for name in (read("expected-host") or "").split():
+    if not any(r[0] == "host:" + name for r in rows):
+        rows.append(("host:" + name, 0, 1, 0, "no result"))
 leaks = read("kmemleak.txt")
 if leaks:
     n = leaks.count("unreferenced object")

@@ -26,6 +26,11 @@ rm -f "$oracle"
 
 # Every result the guest must leave; a missing one is a failure.
 { cut -d: -f2 "$BUILD/kselftest/kselftest-list.txt"; echo policy-oracle; } >"$OUT/expected"
+for t in "$TOP"/tests/host/*.rs; do basename "$t" .rs; done >"$OUT/expected-host"
+echo policy >>"$OUT/expected-host"
+if grep -q '^CONFIG_DEBUG_KMEMLEAK=y' "$TREE/.config"; then
+	touch "$OUT/expect-kmemleak"
+fi
 
 accel=(--disable-kvm)
 [ "${VNG_KVM:-0}" = 1 ] && accel=()

@@ -16,7 +16,7 @@ apply_series() {
 		[ "$(basename "$f")" = 0000-cover-letter.patch ] || p+=("$f")
 	done
 	[ ${#p[@]} -gt 0 ] || { echo "tree: no patches to apply"; return 0; }
-	git_id am --quiet --keep-cr "${p[@]}" ||
+	git_id am --quiet --keep-cr --committer-date-is-author-date "${p[@]}" ||
 		die "the series does not apply (git -C $TREE am --abort to clean up)"
 	echo "tree: applied ${#p[@]} patches"
 }
@@ -52,7 +52,7 @@ echo "tree: unpacking $BASE_TARBALL"
 tar -xJf "$BASE_TARBALL" -C "$TREE.tmp" --strip-components=1
 # Debian appends a block to the top-level .gitignore that ignores
 # everything; drop it or git sees no new files.
-n=$(grep -n '^# Debian packaging' "$TREE.tmp/.gitignore" | cut -d: -f1)
+n=$(grep -n '^# Debian packaging' "$TREE.tmp/.gitignore" | cut -d: -f1 || true)
 if [ -n "$n" ]; then
 	head -n $((n - 3)) "$TREE.tmp/.gitignore" >"$TREE.tmp/.gitignore.new"
 	mv "$TREE.tmp/.gitignore.new" "$TREE.tmp/.gitignore"
