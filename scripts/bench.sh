@@ -30,8 +30,7 @@ TREE=$BT kmake -j"$JOBS" 2> >(grep -v 'KSYM_NAME_LEN\|^Symbol' >&2)
 
 mkdir -p "$BUILD/bench"
 for b in nop-bench fork-bench; do
-	gcc -Wall -O2 -I"$TREE/tools/include" -isystem "$TREE/usr/include" \
-		-o "$BUILD/bench/$b" "$TOP/bench/$b.c"
+	build_user "$TOP/bench/$b" "$BUILD/bench/$b"
 done
 cd "$BT"
 timeout 900 vng --disable-kvm --memory 1G --cpus 1 \

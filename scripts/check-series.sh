@@ -16,7 +16,7 @@ if [ ! -d "$CT/.git" ]; then
 	cp -a "$TREE" "$CT"
 fi
 head=$(git -C "$TREE" rev-parse HEAD)
-base=$(git -C "$TREE" rev-list --max-parents=0 HEAD | tail -n 1)
+base=$(base_commit)
 git -C "$CT" fetch --quiet "$TREE" "$head"
 git -C "$CT" reset --quiet --hard
 cp "$TREE/.config" "$CT/.config"

@@ -7,13 +7,13 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 [ -d "$TREE/.git" ] || die "no tree at $TREE"
-root=$(git -C "$TREE" rev-list --max-parents=0 HEAD | tail -n 1)
+root=$(base_commit)
 
 if [ "${1:-}" = --check ]; then
 	[ -z "$(git -C "$TREE" status --porcelain --untracked-files=no)" ] ||
 		die "$TREE has uncommitted changes"
-	[ "$(tree_patch_ids)" = "$(repo_patch_ids)" ] ||
-		die "$TREE holds commits that are not in patches/: make export"
+	[ "$(tree_hash)" = "$(series_hash "$TOP/patches")" ] ||
+		die "$TREE holds work that is not in patches/: make export"
 	exit 0
 fi
 
@@ -25,12 +25,7 @@ n=$(git -C "$TREE" rev-list --count "$root..HEAD")
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# Stable output: no commit hashes (a rebased or freshly applied tree has
-# new ones), and none of the user's git configuration.
-GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 \
-	git -C "$TREE" -c user.name="$PROJECT_NAME" -c user.email="$PROJECT_EMAIL" \
-	format-patch --quiet --cover-letter --base="$root" --no-signature \
-	--zero-commit --no-thread --no-signoff -o "$tmp" "$root..HEAD"
+format_series "$tmp"
 
 cover=$(ls "$tmp"/0000-cover-letter.patch)
 subject=$(head -n 1 "$TOP/series/cover-letter.txt")
@@ -53,4 +48,5 @@ PY
 rm -f "$TOP"/patches/*.patch
 mkdir -p "$TOP/patches"
 cp "$tmp"/*.patch "$TOP/patches/"
+series_hash "$TOP/patches" >"$SYNC_STAMP"
 echo "export: $n patches and a cover letter in patches/"

@@ -11,19 +11,48 @@ BASE_DATE="2025-01-01T00:00:00+0000"
 
 die() { echo "error: $*" >&2; exit 1; }
 
-# Commits of the tree since the base, as sorted patch-ids.
-tree_patch_ids() {
-	local root
-	root=$(git -C "$TREE" rev-list --max-parents=0 HEAD | tail -n 1)
-	git -C "$TREE" log --reverse -p "$root..HEAD" |
-		git patch-id --stable | awk '{print $1}' | sort
+# The first commit of the tree: the pristine base.
+base_commit() {
+	git -C "$TREE" rev-list --max-parents=0 HEAD | tail -n 1
 }
 
-repo_patch_ids() {
-	cat "$TOP"/patches/[0-9]*.patch 2>/dev/null | grep -v '^$' >/dev/null || return 0
-	cat "$TOP"/patches/[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null |
-		git patch-id --stable | awk '{print $1}' | sort
+# format-patch the tree's series into directory $1, with stable output: no
+# commit hashes (a rebased or freshly applied tree has new ones) and none
+# of the user's git configuration.
+format_series() {
+	local root
+	root=$(base_commit)
+	GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 \
+		git -C "$TREE" -c user.name="$PROJECT_NAME" \
+		-c user.email="$PROJECT_EMAIL" \
+		format-patch --quiet --cover-letter --base="$root" \
+		--no-signature --zero-commit --no-thread --no-signoff \
+		-o "$1" "$root..HEAD"
 }
+
+# A hash of the patches in directory $1, cover letter left out.
+series_hash() {
+	local f
+	for f in "$1"/[0-9][0-9][0-9][0-9]-*.patch; do
+		[ -e "$f" ] || continue
+		[ "$(basename "$f")" = 0000-cover-letter.patch ] || cat "$f"
+	done | sha256sum | cut -d' ' -f1
+}
+
+# series_hash of what the tree would export now.
+tree_hash() {
+	local tmp h
+	tmp=$(mktemp -d)
+	format_series "$tmp"
+	h=$(series_hash "$tmp")
+	rm -rf "$tmp"
+	echo "$h"
+}
+
+# Where tree.sh and export.sh record the series_hash of patches/ when the
+# tree and patches/ last agreed: a tree whose export differs from it holds
+# work not exported (new, reworded, reordered or dropped commits).
+SYNC_STAMP=$TREE/.git/series-sync
 
 JOBS=${JOBS:-$(nproc)}
 BINDGEN=${BINDGEN:-$HOME/.cargo/bin/bindgen}
@@ -36,4 +65,17 @@ export CCACHE_BASEDIR=$TREE
 kmake() {
 	make -C "$TREE" -s LLVM=-22 CC="ccache clang-22" \
 		RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc BINDGEN="$BINDGEN" "$@"
+}
+
+# vng's accelerator: TCG, since KVM guests hang on nested machines of
+# this kind; VNG_KVM=1 uses KVM where it works.
+vng_accel=(--disable-kvm)
+if [ "${VNG_KVM:-0}" = 1 ]; then
+	vng_accel=()
+fi
+
+# Build the user program $1.c into $2 against the tree's uapi headers.
+build_user() {
+	gcc -Wall -O2 -I"$TREE/tools/include" -isystem "$TREE/usr/include" \
+		-o "$2" "$1.c"
 }

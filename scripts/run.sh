@@ -5,17 +5,14 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 mkdir -p "$BUILD/demo"
-gcc -Wall -O2 -I"$TREE/tools/include" -isystem "$TREE/usr/include" \
-	-o "$BUILD/demo/filter-demo" "$TOP/demo/filter-demo.c"
+build_user "$TOP/demo/filter-demo" "$BUILD/demo/filter-demo"
 
 (cd "$TOP/policy" && cargo build --locked --quiet --release)
 sandbox=$TOP/policy/target/release/iou-sandbox
 
-accel=(--disable-kvm)
-[ "${VNG_KVM:-0}" = 1 ] && accel=()
 echo "run: booting $(make -s -C "$TREE" kernelversion) in QEMU"
 cd "$TREE"
-timeout --kill-after=30 600 vng "${accel[@]}" --memory 1G --cpus 2 \
+timeout --kill-after=30 600 vng "${vng_accel[@]}" --memory 1G --cpus 2 \
 	-- sh -ec "uname -r; $BUILD/demo/filter-demo; echo;
 		echo 'The same demo under iou-sandbox --policy demo/policy.toml (allow NOP only):';
 		$sandbox --policy $TOP/demo/policy.toml -- $BUILD/demo/filter-demo" </dev/null

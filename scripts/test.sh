@@ -3,8 +3,7 @@
 # into it, the io_uring kselftests and the policy crate's oracle check,
 # and summarise.
 #
-# VNG_KVM=1 uses KVM where it works (it does not on nested machines of
-# the kind CI runs on); the default is TCG.
+# VNG_KVM=1 uses KVM where it works (see lib.sh); the default is TCG.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -32,13 +31,10 @@ if grep -q '^CONFIG_DEBUG_KMEMLEAK=y' "$TREE/.config"; then
 	touch "$OUT/expect-kmemleak"
 fi
 
-accel=(--disable-kvm)
-[ "${VNG_KVM:-0}" = 1 ] && accel=()
-
 echo "test: booting $(make -s -C "$TREE" kernelversion) in QEMU (timeout ${TIMEOUT}s)"
 rc=0
 (cd "$TREE" && timeout --kill-after=30 "$TIMEOUT" \
-	vng "${accel[@]}" --memory 2G --cpus 2 --rwdir "$OUT" \
+	vng "${vng_accel[@]}" --memory 2G --cpus 2 --rwdir "$OUT" \
 	--append "kmemleak=on" \
 	-- sh "$TOP/scripts/guest.sh" "$OUT" "$BUILD/kselftest" "$oracle") \
 	>"$OUT/console.txt" 2>&1 </dev/null || rc=$?

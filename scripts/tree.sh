@@ -18,6 +18,7 @@ apply_series() {
 	[ ${#p[@]} -gt 0 ] || { echo "tree: no patches to apply"; return 0; }
 	git_id am --quiet --keep-cr --committer-date-is-author-date "${p[@]}" ||
 		die "the series does not apply (git -C $TREE am --abort to clean up)"
+	series_hash "$TOP/patches" >"$SYNC_STAMP"
 	echo "tree: applied ${#p[@]} patches"
 }
 
@@ -29,48 +30,54 @@ if [ -d "$TREE/.git" ]; then
 	if [ -n "$(git -C "$TREE" status --porcelain --untracked-files=no)" ]; then
 		die "$TREE has uncommitted changes: commit and 'make export' first"
 	fi
-	if [ "$(tree_patch_ids)" = "$(repo_patch_ids)" ]; then
+	have=$(tree_hash)
+	want=$(series_hash "$TOP/patches")
+	if [ "$have" = "$want" ]; then
+		echo "$want" >"$SYNC_STAMP"
 		echo "tree: $TREE is up to date with patches/"
 		exit 0
 	fi
-	exported=$(repo_patch_ids)
-	unexported=$(comm -23 <(tree_patch_ids) <(echo "$exported") | grep -c . || true)
-	if [ "$unexported" -ne 0 ]; then
-		die "$TREE holds $unexported commit(s) not in patches/: 'make export' (or drop them) first"
+	if [ "$have" != "$(cat "$SYNC_STAMP" 2>/dev/null)" ]; then
+		die "$TREE holds work not in patches/ (new, reworded, reordered or dropped commits): 'make export' first"
 	fi
 	echo "tree: patches/ changed, re-applying the series"
-	root=$(git -C "$TREE" rev-list --max-parents=0 HEAD | tail -n 1)
-	git -C "$TREE" checkout --quiet -B series "$root"
+	git -C "$TREE" checkout --quiet -B series "$(base_commit)"
 	apply_series
 	exit 0
 fi
 
+# A tree without .git is what an interrupted unpack left: no work in it.
+[ ! -d "$TREE" ] || rm -rf "$TREE"
 mkdir -p "$BUILD"
-rm -rf "$TREE.tmp"
-mkdir -p "$TREE.tmp"
+new=$TREE.tmp
+rm -rf "$new"
+mkdir -p "$new"
 echo "tree: unpacking $BASE_TARBALL"
-tar -xJf "$BASE_TARBALL" -C "$TREE.tmp" --strip-components=1
+tar -xJf "$BASE_TARBALL" -C "$new" --strip-components=1
 # Debian appends a block to the top-level .gitignore that ignores
 # everything; drop it or git sees no new files.
-n=$(grep -n '^# Debian packaging' "$TREE.tmp/.gitignore" | cut -d: -f1 || true)
+n=$(grep -n '^# Debian packaging' "$new/.gitignore" | cut -d: -f1 || true)
 if [ -n "$n" ]; then
-	head -n $((n - 3)) "$TREE.tmp/.gitignore" >"$TREE.tmp/.gitignore.new"
-	mv "$TREE.tmp/.gitignore.new" "$TREE.tmp/.gitignore"
+	head -n $((n - 3)) "$new/.gitignore" >"$new/.gitignore.new"
+	mv "$new/.gitignore.new" "$new/.gitignore"
 fi
-mv "$TREE.tmp" "$TREE"
 
-version=$(make -s -C "$TREE" kernelversion)
+version=$(make -s -C "$new" kernelversion)
 pkg=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null || echo unknown)
 expected=$(cat "$TOP/base-version")
-if [ "$pkg" != "$expected" ]; then
-	echo "tree: warning: base is linux-source-6.12 $pkg, the series was made on $expected" >&2
+if [ "$pkg" != "$expected" ] || [ "$version" != "${expected%%-*}" ]; then
+	echo "tree: warning: base is Linux $version (linux-source-6.12 $pkg), the series was made on $expected" >&2
 fi
 
-git -C "$TREE" init --quiet -b series
-git -C "$TREE" config user.name "$PROJECT_NAME"
-git -C "$TREE" config user.email "$PROJECT_EMAIL"
-git -C "$TREE" add -A --force .
+# The base commit is made before the tree takes its place, so that an
+# interrupted run never leaves a tree that looks ready.
+git -C "$new" init --quiet -b series
+git -C "$new" config user.name "$PROJECT_NAME"
+git -C "$new" config user.email "$PROJECT_EMAIL"
+git -C "$new" add -A --force .
 GIT_AUTHOR_DATE=$BASE_DATE GIT_COMMITTER_DATE=$BASE_DATE \
-	git_id commit --quiet -m "Linux $version (Debian linux-source-6.12 $pkg)"
+	git -C "$new" commit --quiet \
+	-m "Linux $version (Debian linux-source-6.12 $pkg)"
+mv "$new" "$TREE"
 echo "tree: base Linux $version at $(git -C "$TREE" rev-parse --short HEAD)"
 apply_series
