@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$TREE"
 frag=$TOP/config/kernel.config
 stamp=$TREE/.config-fragment.sha
-want=$( (cat "$frag"; git rev-parse HEAD:init/Kconfig 2>/dev/null) | sha256sum | cut -d' ' -f1)
+# Reconfigure when the fragment or any Kconfig file changes.
+want=$( (cat "$frag"; git ls-files -s -- '*Kconfig*') | sha256sum | cut -d' ' -f1)
 if [ ! -f .config ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 	echo "kernel: configuring (tinyconfig + config/kernel.config)"
 	kmake tinyconfig >/dev/null
@@ -20,7 +21,7 @@ if [ ! -f .config ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 		case "$line" in
 		CONFIG_*=n) opt=${line%%=*}
 			grep -q "^$opt=" .config && { echo "kernel: $opt is set, wanted n" >&2; bad=1; } ;;
-		CONFIG_*=*) grep -qx "$line" .config || { echo "kernel: $line did not stick" >&2; bad=1; } ;;
+		CONFIG_*=*) grep -qxF "$line" .config || { echo "kernel: $line did not stick" >&2; bad=1; } ;;
 		esac
 	done <"$frag"
 	[ $bad -eq 0 ] || die "the configuration lacks options of config/kernel.config"
