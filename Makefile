@@ -2,13 +2,14 @@
 #
 #   make test    set up, build, boot in QEMU, run every test, summarise
 #   make run     boot the patched kernel and show filters at work
+#   make stress  the fork stress tests at full count
 #
 # See README.md for the rest.
 
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all setup tree kernel headers selftests host-tests test run bench export \
+.PHONY: all setup tree kernel headers selftests host-tests test stress run bench export \
 	series check-series checkpatch rustfmtcheck clippy clean distclean help
 
 all: test
@@ -35,6 +36,10 @@ host-tests: tree
 test: selftests
 	@$(S)/test.sh
 
+# The fork stress tests at their full counts (make test runs them bounded).
+stress: selftests
+	@$(S)/test.sh --stress
+
 run: selftests
 	@$(S)/run.sh
 
@@ -58,10 +63,11 @@ check-series: kernel
 # The tree's Rust (kernel rustfmt rules) and the policy tool's.
 rustfmtcheck: tree
 	@source $(S)/lib.sh && kmake rustfmtcheck
-	@cd policy && cargo fmt --check
+	@source $(S)/lib.sh && cd policy && cargo fmt --check
 
 clippy: kernel
 	@source $(S)/lib.sh && kmake CLIPPY=1 -j$$JOBS
+	@source $(S)/lib.sh && cd policy && cargo clippy --locked --quiet --all-targets -- -D warnings
 
 clean:
 	rm -rf build/out

@@ -33,6 +33,6 @@ for b in nop-bench fork-bench; do
 	build_user "$TOP/bench/$b" "$BUILD/bench/$b"
 done
 cd "$BT"
-timeout 900 vng --disable-kvm --memory 1G --cpus 1 \
+timeout 900 "$VNG" --disable-kvm --memory 1G --cpus 1 \
 	--qemu-opts="-icount shift=0" \
 	-- sh -c "'$BUILD/bench/nop-bench' && echo && '$BUILD/bench/fork-bench'" </dev/null

@@ -1,36 +1,47 @@
 #!/bin/sh
 # Runs inside the QEMU guest (virtme-ng, host userland over 9p).
-# $1: directory for results, $2: kselftest install dir, $3 (optional):
-# the policy crate's iou-oracle-check binary.
+# $1: directory for results, $2: kselftest install dir, $3: "test" or
+# "stress", $4 (optional): the policy crate's iou-oracle-check binary.
 # Each kselftest program runs on its own, under a timeout, its TAP in
 # $1/ksft-<name>.tap and its exit status in $1/ksft-<name>.rc; so does
-# iou-oracle-check, as "policy-oracle".
+# iou-oracle-check, as "policy-oracle". In stress mode only the stress
+# fixture of bpf_filter_task runs, at its full counts.
 out=$1
 ksft=$2
-oracle=$3
+mode=$3
+oracle=$4
 timeout=${KSFT_TIMEOUT:-900}
 
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 ip link set lo up || echo "could not bring lo up" >"$out/setup-error"
 
-echo "guest: $(uname -r), $(nproc) cpus"
-while IFS=: read -r dir prog; do
-	echo "guest: $dir/$prog"
-	(cd "$ksft/$dir" && timeout -k 10 "$timeout" "./$prog") \
-		>"$out/ksft-$prog.tap" 2>&1
-	echo $? >"$out/ksft-$prog.rc"
-done <"$ksft/kselftest-list.txt"
+echo "guest: $(uname -r), $(nproc) cpus, $mode"
+run() {
+	name=$1
+	shift
+	echo "guest: $name ($(cut -d' ' -f1 /proc/uptime) s)"
+	timeout -k 10 "$timeout" "$@" >"$out/ksft-$name.tap" 2>&1
+	echo $? >"$out/ksft-$name.rc"
+}
+if [ "$mode" = stress ]; then
+	timeout=${KSFT_TIMEOUT:-3000}
+	(cd "$ksft/io_uring" && export IO_URING_BPF_STRESS=full &&
+		run bpf_filter_task ./bpf_filter_task -f stress)
+else
+	while IFS=: read -r dir prog; do
+		(cd "$ksft/$dir" && run "$prog" "./$prog")
+	done <"$ksft/kselftest-list.txt"
 
-# The policy tool's guest test: the kernel's verdicts on real requests
-# against the crate's oracle, for fixed-seed random policies (ring level).
-if [ -n "$oracle" ]; then
-	echo "guest: policy-oracle"
-	tmp=$(mktemp -d 2>/dev/null || mktemp -d -p "$out")
-	timeout -k 10 "$timeout" "$oracle" --dir "$tmp" \
-		>"$out/ksft-policy-oracle.tap" 2>&1
-	echo $? >"$out/ksft-policy-oracle.rc"
-	rm -rf "$tmp"
+	# The policy tool's guest test: the kernel's verdicts on real
+	# requests against the crate's oracle, for fixed-seed random
+	# policies (ring level).
+	if [ -n "$oracle" ]; then
+		tmp=$(mktemp -d 2>/dev/null || mktemp -d -p "$out")
+		run policy-oracle "$oracle" --dir "$tmp"
+		rm -rf "$tmp"
+	fi
 fi
+echo "guest: done ($(cut -d' ' -f1 /proc/uptime) s)"
 
 # kmemleak reports objects unreferenced in two scans past their
 # minimum age. A scan that fails (kmemleak turned itself off) is an

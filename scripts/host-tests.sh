@@ -17,6 +17,13 @@ for t in "$TOP"/tests/host/*.rs; do
 	fi
 done
 
+# The summariser's own tests: result directories that must make it fail.
+echo "== summarize"
+if ! python3 "$TOP/tests/summarize/test_summarize.py" 2>&1; then
+	echo "FAILED: summarize"
+	rc=1
+fi
+
 # The policy tool (policy/): its cargo tests, oracle and compiler included.
 echo "== policy"
 if ! (cd "$TOP/policy" && cargo test --locked --quiet 2>&1); then

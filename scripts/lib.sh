@@ -56,7 +56,10 @@ SYNC_STAMP=$TREE/.git/series-sync
 
 JOBS=${JOBS:-$(nproc)}
 BINDGEN=${BINDGEN:-$HOME/.cargo/bin/bindgen}
-export PATH=/usr/bin:$PATH
+# virtme-ng's virtual environment (setup.sh; vng runs virtme-run from
+# PATH, and its python3 is Debian's), then Debian's toolchain: rustc-web,
+# cargo-web, rustfmt-web, clippy.
+export PATH=$BUILD/venv/bin:/usr/bin:$PATH
 export LIBCLANG_PATH=/usr/lib/llvm-22/lib
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache-iouring-bpf}
 export CCACHE_BASEDIR=$TREE
@@ -66,6 +69,9 @@ kmake() {
 	make -C "$TREE" -s LLVM=-22 CC="ccache clang-22" \
 		RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc BINDGEN="$BINDGEN" "$@"
 }
+
+# virtme-ng, installed by setup.sh into a virtual environment.
+VNG=$BUILD/venv/bin/vng
 
 # vng's accelerator: TCG, since KVM guests hang on nested machines of
 # this kind; VNG_KVM=1 uses KVM where it works.

@@ -12,7 +12,7 @@ sandbox=$TOP/policy/target/release/iou-sandbox
 
 echo "run: booting $(make -s -C "$TREE" kernelversion) in QEMU"
 cd "$TREE"
-timeout --kill-after=30 600 vng "${vng_accel[@]}" --memory 1G --cpus 2 \
+timeout --kill-after=30 600 "$VNG" "${vng_accel[@]}" --memory 1G --cpus 2 \
 	-- sh -ec "uname -r; $BUILD/demo/filter-demo; echo;
 		echo 'The same demo under iou-sandbox --policy demo/policy.toml (allow NOP only):';
 		$sandbox --policy $TOP/demo/policy.toml -- $BUILD/demo/filter-demo" </dev/null

@@ -6,11 +6,11 @@ set -euo pipefail
 DEB_PKGS=(
 	linux-source-6.12
 	clang-22 lld-22 llvm-22 libclang-22-dev
-	rustc-web rust-web-src rust-web-clippy
+	rustc-web rust-web-src rust-web-clippy cargo-web rustfmt-web
 	qemu-system-x86 udev
 	ccache make flex bison bc cpio kmod pahole
 	libelf-dev libssl-dev
-	python3-pip python3-ply python3-git rsync busybox-static
+	python3 python3-venv python3-ply python3-git rsync busybox-static
 	gcc libc6-dev git iproute2
 )
 BINDGEN_VERSION=0.73.2
@@ -56,14 +56,29 @@ if [ ${#missing[@]} -gt 0 ] || [ -n "$qemu_from" ]; then
 	[ -z "$qemu_from" ] || apt_install -t "$qemu_from" qemu-system-x86
 fi
 
+# Debian's cargo (cargo-web, the same release as rustc-web) builds
+# bindgen and, from lib.sh's PATH, the policy crate: one toolchain, not
+# whatever rustup or the machine has.
+CARGO=/usr/bin/cargo
 BINDGEN=${BINDGEN:-$HOME/.cargo/bin/bindgen}
 if ! "$BINDGEN" --version 2>/dev/null | grep -q "bindgen $BINDGEN_VERSION"; then
 	echo "setup: installing bindgen-cli $BINDGEN_VERSION"
-	cargo install --quiet --locked bindgen-cli --version "$BINDGEN_VERSION"
+	RUSTC=/usr/bin/rustc "$CARGO" install --quiet --locked \
+		--root "$(dirname "$(dirname "$BINDGEN")")" \
+		bindgen-cli --version "$BINDGEN_VERSION"
 fi
 
-if ! vng --version 2>/dev/null | grep -qx "virtme-ng $VNG_VERSION"; then
-	echo "setup: installing virtme-ng $VNG_VERSION"
-	python3 -m pip install --quiet "virtme-ng==$VNG_VERSION"
+# virtme-ng in a virtual environment of Debian's Python: PEP 668 forbids
+# pip installs into the system's, and no other Python is assumed. It sees
+# Debian's Python packages too (python3-ply for checkpatch, ...), since
+# lib.sh puts it first in PATH.
+VENV=$(cd "$(dirname "$0")/.." && pwd)/build/venv
+if ! "$VENV/bin/vng" --version 2>/dev/null | grep -qx "virtme-ng $VNG_VERSION" ||
+	! grep -qx 'include-system-site-packages = true' "$VENV/pyvenv.cfg"; then
+	echo "setup: installing virtme-ng $VNG_VERSION into $VENV"
+	rm -rf "$VENV"
+	/usr/bin/python3 -m venv --system-site-packages "$VENV"
+	"$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check \
+		"virtme-ng==$VNG_VERSION"
 fi
 exit 0

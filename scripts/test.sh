@@ -1,42 +1,57 @@
 #!/usr/bin/env bash
 # Boot the built kernel in QEMU (virtme-ng), run the KUnit suites built
 # into it, the io_uring kselftests and the policy crate's oracle check,
-# and summarise.
+# run the host tests, and summarise against tests/expected.txt.
+#
+#   test.sh            make test: everything, stress tests bounded
+#   test.sh --stress   make stress: the fork stress tests at full count
+#                      (against tests/expected-stress.txt)
 #
 # VNG_KVM=1 uses KVM where it works (see lib.sh); the default is TCG.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+mode=test
+[ "${1:-}" != --stress ] || mode=stress
 OUT=$BUILD/out
+expected=$TOP/tests/expected.txt
 TIMEOUT=${TEST_TIMEOUT:-1800}
+if [ $mode = stress ]; then
+	OUT=$BUILD/out-stress
+	expected=$TOP/tests/expected-stress.txt
+	TIMEOUT=${TEST_TIMEOUT:-3600}
+fi
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
-"$TOP/scripts/host-tests.sh" >"$OUT/host.txt" 2>&1 || true
+oracle=
+if [ $mode = test ]; then
+	echo "test: host tests"
+	"$TOP/scripts/host-tests.sh" >"$OUT/host.txt" 2>&1 || true
 
-# The policy crate's guest test, built on the host (the guest sees the
-# host's files at the same paths). A failed build leaves no binary: the
-# guest then records exit status 127, a failure.
-oracle=$TOP/policy/target/release/iou-oracle-check
-rm -f "$oracle"
-(cd "$TOP/policy" && cargo build --release --locked --quiet --bin iou-oracle-check) \
-	>"$OUT/oracle-build.txt" 2>&1 ||
-	echo "test: building iou-oracle-check failed, see $OUT/oracle-build.txt"
-
-# Every result the guest must leave; a missing one is a failure.
-{ cut -d: -f2 "$BUILD/kselftest/kselftest-list.txt"; echo policy-oracle; } >"$OUT/expected"
-for t in "$TOP"/tests/host/*.rs; do basename "$t" .rs; done >"$OUT/expected-host"
-echo policy >>"$OUT/expected-host"
+	# The policy crate's guest test, built on the host (the guest sees
+	# the host's files at the same paths). A failed build leaves no
+	# binary: the guest then records exit status 127, a failure.
+	oracle=$TOP/policy/target/release/iou-oracle-check
+	rm -f "$oracle"
+	(cd "$TOP/policy" && cargo build --release --locked --quiet --bin iou-oracle-check) \
+		>"$OUT/oracle-build.txt" 2>&1 ||
+		echo "test: building iou-oracle-check failed, see $OUT/oracle-build.txt"
+fi
 if grep -q '^CONFIG_DEBUG_KMEMLEAK=y' "$TREE/.config"; then
 	touch "$OUT/expect-kmemleak"
 fi
 
+# loglevel=5: warnings and worse reach the console too, so that a splat
+# is seen even when the guest dies before it saves its kernel log.
 echo "test: booting $(make -s -C "$TREE" kernelversion) in QEMU (timeout ${TIMEOUT}s)"
+start=$(date +%s)
 rc=0
 (cd "$TREE" && timeout --kill-after=30 "$TIMEOUT" \
-	vng "${vng_accel[@]}" --memory 2G --cpus 2 --rwdir "$OUT" \
-	--append "kmemleak=on" \
-	-- sh "$TOP/scripts/guest.sh" "$OUT" "$BUILD/kselftest" "$oracle") \
+	"$VNG" "${vng_accel[@]}" --memory 2G --cpus 2 --rwdir "$OUT" \
+	--append "kmemleak=on loglevel=5" \
+	-- sh "$TOP/scripts/guest.sh" "$OUT" "$BUILD/kselftest" "$mode" "$oracle") \
 	>"$OUT/console.txt" 2>&1 </dev/null || rc=$?
 echo "$rc" >"$OUT/vng-exit"
-python3 "$TOP/scripts/summarize.py" "$OUT"
+echo "test: the guest took $(($(date +%s) - start)) s"
+python3 "$TOP/scripts/summarize.py" "$OUT" --expected "$expected"
