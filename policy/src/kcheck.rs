@@ -8,6 +8,7 @@
 //! check that the oracle ([`FilterSet`]) and the policies' meaning agree on
 //! exactly the requests the guest submits.
 
+use crate::abi::{IOSQE_ASYNC, IOSQE_IO_DRAIN};
 use crate::bpf::Ctx;
 use crate::compile::{CompiledFilter, FilterSet};
 use crate::names::KERNEL_O_LARGEFILE;
@@ -104,6 +105,40 @@ pub fn largefile(flags: u64) -> u64 {
 
 // ---- requests -------------------------------------------------------------
 
+/// The drain state of a ring, for the flags filters see (uapi.md §6): a
+/// request with IOSQE_IO_DRAIN starts a drain, and while one is active
+/// every request is forced async, the draining one included. The drain
+/// ends when a request is queued with nothing in flight before it; a
+/// request that fails at init (denied) leaves it active.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Drain {
+    active: bool,
+}
+
+impl Drain {
+    /// The context filters see for `r`, submitted next on this ring.
+    pub fn ctx(&mut self, r: &Request, user_data: u64) -> Ctx {
+        if r.sqe_flags & IOSQE_IO_DRAIN != 0 {
+            self.active = true;
+        }
+        let mut flags = r.sqe_flags;
+        if self.active || r.forced_async() {
+            flags |= IOSQE_ASYNC;
+        }
+        let mut c = r.ctx(user_data);
+        c.set_sqe_flags(flags);
+        c
+    }
+
+    /// `r`'s outcome: `queued` if it got past init, `in_flight` if requests
+    /// submitted before it had not completed.
+    pub fn after(&mut self, queued: bool, in_flight: bool) {
+        if queued && !in_flight {
+            self.active = false;
+        }
+    }
+}
+
 /// Which path an open request names, relative to the test's directory fd.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpenPath {
@@ -162,8 +197,22 @@ impl Request {
         }
     }
 
+    /// Whether io_uring forces this request async at prep, which its filters
+    /// see as IOSQE_ASYNC (uapi.md §6): an open that creates or truncates.
+    pub fn forced_async(&self) -> bool {
+        const FORCE: u64 = (libc::O_TRUNC | libc::O_CREAT | (libc::O_TMPFILE & !libc::O_DIRECTORY)) as u64;
+        match &self.req {
+            Req::Open { op, flags, mode, .. } if *op == IORING_OP_OPENAT => {
+                openat_how(*flags as u32, *mode as u32).0 & FORCE != 0
+            }
+            Req::Open { flags, .. } => flags & FORCE != 0,
+            _ => false,
+        }
+    }
+
     /// The filter context the kernel builds for this request (uapi.md §4:
-    /// values as prepared).
+    /// values as prepared), with its submitted flags: see [`Drain::ctx`]
+    /// for the flags filters see.
     pub fn ctx(&self, user_data: u64) -> Ctx {
         let mut c = match &self.req {
             Req::Nop | Req::Read => Ctx::new(self.opcode()),
@@ -625,6 +674,40 @@ pub fn gen_requests(rng: &mut Rng, policies: &[&Policy], n: usize) -> Vec<Reques
 mod tests {
     use super::*;
     use crate::compile::compile;
+
+    fn open(op: u8, flags: u64) -> Request {
+        Request { sqe_flags: 0, req: Req::Open { op, flags, mode: 0o600, resolve: 0, path: OpenPath::New } }
+    }
+
+    #[test]
+    fn opens_that_create_or_truncate_are_forced_async() {
+        let creat = libc::O_CREAT as u64 | libc::O_WRONLY as u64;
+        assert!(open(IORING_OP_OPENAT, creat).forced_async());
+        assert!(open(IORING_OP_OPENAT2, libc::O_TRUNC as u64 | 1).forced_async());
+        assert!(open(IORING_OP_OPENAT, libc::O_TMPFILE as u64 | 1).forced_async());
+        assert!(!open(IORING_OP_OPENAT, libc::O_RDONLY as u64).forced_async());
+        // OPENAT with O_PATH drops O_CREAT before prep looks; OPENAT2 keeps it.
+        assert!(!open(IORING_OP_OPENAT, libc::O_PATH as u64 | creat).forced_async());
+        assert!(open(IORING_OP_OPENAT2, libc::O_PATH as u64 | creat).forced_async());
+        assert_eq!(Drain::default().ctx(&open(IORING_OP_OPENAT, creat), 1).sqe_flags(), IOSQE_ASYNC);
+    }
+
+    #[test]
+    fn drain_forces_async_until_a_request_is_queued() {
+        let nop = |f| Request { sqe_flags: f, req: Req::Nop };
+        let mut d = Drain::default();
+        assert_eq!(d.ctx(&nop(0), 1).sqe_flags(), 0);
+        d.after(true, false);
+        assert_eq!(d.ctx(&nop(IOSQE_IO_DRAIN), 2).sqe_flags(), IOSQE_IO_DRAIN | IOSQE_ASYNC);
+        // denied at init: the drain stays
+        d.after(false, false);
+        assert_eq!(d.ctx(&nop(0), 3).sqe_flags(), IOSQE_ASYNC);
+        // queued behind a request still in flight: the drain stays
+        d.after(true, true);
+        assert_eq!(d.ctx(&nop(0), 4).sqe_flags(), IOSQE_ASYNC);
+        d.after(true, false);
+        assert_eq!(d.ctx(&nop(0), 5).sqe_flags(), 0);
+    }
 
     #[test]
     fn open_how_model() {

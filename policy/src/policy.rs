@@ -134,9 +134,11 @@ impl Restrict {
         self.sqe_ops.contains(&op) && sqe_flags & req == req && sqe_flags & !(self.sqe_flags_allowed | req) == 0
     }
 
-    /// May io_uring_register(2) opcode `op` be used on such a ring?
+    /// May io_uring_register(2) opcode `op` be used on such a ring? Only
+    /// register-opcode entries restrict register opcodes (Linux 7.0 tracks
+    /// the two kinds apart): with none, every one is allowed.
     pub fn allows_register(&self, op: u8) -> bool {
-        self.register_ops.contains(&op)
+        self.register_ops.is_empty() || self.register_ops.contains(&op)
     }
 }
 

@@ -28,7 +28,7 @@
 //! allowed: a check of the requests themselves, on any kernel.
 
 use iou_policy::compile::{CompiledFilter, compile};
-use iou_policy::kcheck::{self, OpenPath, Req, Request, Rng, stack_allows, stack_set};
+use iou_policy::kcheck::{self, Drain, OpenPath, Req, Request, Rng, stack_allows, stack_set};
 use iou_policy::opcodes::{IORING_OP_OPENAT, IORING_OP_OPENAT2, IORING_OP_SOCKET};
 use iou_policy::parse::parse_policy;
 use iou_policy::policy::{Policy, Rule};
@@ -306,9 +306,11 @@ fn run_case(env: &mut Env, case: &Case, st: &mut Stats) -> Vec<String> {
     }
     let set = stack_set(&case.stack);
     let mut denied = 0;
+    let mut drain = Drain::default();
+    let mut in_flight = false;
     for (i, r) in case.reqs.iter().enumerate() {
         let ud = 0x5eed_0000 + i as u64;
-        let ctx = r.ctx(ud);
+        let ctx = drain.ctx(r, ud);
         let oracle = set.allows(&ctx) || env.baseline;
         let meaning = stack_allows(&case.stack, &ctx) || env.baseline;
         let direct = case.stack.len() != 1 || case.stack[0].0.allows(&ctx);
@@ -324,8 +326,10 @@ fn run_case(env: &mut Env, case: &Case, st: &mut Stats) -> Vec<String> {
         };
         st.requests += 1;
         let kernel_denied = res == Some(-libc::EACCES);
+        drain.after(!kernel_denied, in_flight);
         if res.is_none() {
             st.pending += 1;
+            in_flight = true;
         }
         if env.verbose {
             println!(
@@ -402,9 +406,11 @@ fn restricted_child(
     let mut set = iou_policy::compile::FilterSet::new();
     set.add_all(filters);
     let mut fails = Vec::new();
+    let mut drain = Drain::default();
+    let mut in_flight = false;
     for (i, q) in reqs.iter().enumerate() {
         let ud = 0x7a5c_0000 + i as u64;
-        let ctx = q.ctx(ud);
+        let ctx = drain.ctx(q, ud);
         let by_restrictions = r.allows_sqe(q.opcode(), q.sqe_flags);
         let allowed = by_restrictions && set.allows(&ctx);
         let res = match submit(env, &mut ring, q, ud) {
@@ -416,6 +422,8 @@ fn restricted_child(
         };
         st.requests += 1;
         st.denied += !allowed as usize;
+        drain.after(res != Some(-libc::EACCES), in_flight);
+        in_flight |= res.is_none();
         if (res == Some(-libc::EACCES)) == allowed {
             fails.push(format!(
                 "res {:?} but restrictions {} and filters {}: {}",
@@ -426,7 +434,8 @@ fn restricted_child(
             ));
         }
     }
-    // A register opcode outside register_ops is -EACCES on the ring.
+    // A register opcode outside a non-empty register_ops is -EACCES on the
+    // ring; with no register_ops, register opcodes are not restricted.
     let allow_nop = [iou_policy::abi::SockFilter::new(0x06, 0, 0, 1)];
     let got = sys::register_filter(Level::Ring(ring.fd()), 0, 0, 0, &allow_nop).map_err(|e| e.errno);
     let want_ok = r.allows_register(iou_policy::abi::IORING_REGISTER_BPF_FILTER as u8);
