@@ -17,15 +17,17 @@ base_commit() {
 }
 
 # format-patch the tree's series into directory $1, with stable output: no
-# commit hashes (a rebased or freshly applied tree has new ones) and none
-# of the user's git configuration.
+# commit hashes (a rebased or freshly applied tree has new ones), none of
+# the user's git configuration, and blob hashes abbreviated to a fixed
+# length (git's automatic length grows with the number of objects, so a
+# fresh tree and a long-used one would write different index lines).
 format_series() {
 	local root
 	root=$(base_commit)
 	GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 \
 		git -C "$TREE" -c user.name="$PROJECT_NAME" \
-		-c user.email="$PROJECT_EMAIL" \
-		format-patch --quiet --cover-letter --base="$root" \
+		-c user.email="$PROJECT_EMAIL" -c core.abbrev=12 \
+		format-patch --quiet --cover-letter --base="$root" --abbrev=12 \
 		--no-signature --zero-commit --no-thread --no-signoff \
 		-o "$1" "$root..HEAD"
 }
