@@ -3,13 +3,14 @@
 #   make test    set up, build, boot in QEMU, run every test, summarise
 #   make run     boot the patched kernel and show filters at work
 #   make stress  the fork stress tests at full count
+#   make test-rt make test on a PREEMPT_RT build of the series
 #
 # See README.md for the rest.
 
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all setup tree kernel headers selftests host-tests test stress run bench export \
+.PHONY: all setup tree kernel headers selftests host-tests test stress test-rt run bench export \
 	series check-series checkpatch rustfmtcheck clippy clean distclean help
 
 all: test
@@ -39,6 +40,11 @@ test: selftests
 # The fork stress tests at their full counts (make test runs them bounded).
 stress: selftests
 	@$(S)/test.sh --stress
+
+# make test on a PREEMPT_RT build of the series (build/rt-linux).
+test-rt: selftests
+	@$(S)/rt-kernel.sh
+	@$(S)/test.sh --rt
 
 run: selftests
 	@$(S)/run.sh

@@ -6,14 +6,19 @@
 #   test.sh            make test: everything, stress tests bounded
 #   test.sh --stress   make stress: the fork stress tests at full count
 #                      (against tests/expected-stress.txt)
+#   test.sh --rt       make test-rt: everything, on the PREEMPT_RT kernel
+#                      that rt-kernel.sh built in build/rt-linux
 #
 # VNG_KVM=1 uses KVM where it works (see lib.sh); the default is TCG.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 mode=test
-[ "${1:-}" != --stress ] || mode=stress
 OUT=$BUILD/out
+case "${1:-}" in
+--stress) mode=stress ;;
+--rt) TREE=$BUILD/rt-linux OUT=$BUILD/out-rt ;;
+esac
 expected=$TOP/tests/expected.txt
 TIMEOUT=${TEST_TIMEOUT:-1800}
 if [ $mode = stress ]; then
