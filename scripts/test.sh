@@ -21,6 +21,8 @@ case "${1:-}" in
 esac
 expected=$TOP/tests/expected.txt
 TIMEOUT=${TEST_TIMEOUT:-1800}
+# A PREEMPT_RT debug kernel runs about three times slower under TCG.
+[ "${1:-}" != --rt ] || TIMEOUT=${TEST_TIMEOUT:-3600}
 if [ $mode = stress ]; then
 	OUT=$BUILD/out-stress
 	expected=$TOP/tests/expected-stress.txt
