@@ -8,23 +8,9 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 BT=$BUILD/bench-linux
-head=$(git -C "$TREE" rev-parse HEAD)
-if [ ! -d "$BT" ]; then
-	git -C "$TREE" worktree add --quiet --detach "$BT" "$head"
-else
-	git -C "$BT" checkout --quiet --detach "$head"
-fi
-frags="$TOP/config/kernel.config $TOP/config/bench.config"
-stamp=$BT/.config-fragment.sha
-want=$( (cat $frags; echo "$head") | sha256sum | cut -d' ' -f1)
-if [ ! -f "$BT/.config" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-	TREE=$BT kmake tinyconfig >/dev/null
-	(cd "$BT" && KCONFIG_CONFIG=.config scripts/kconfig/merge_config.sh -m .config $frags >/dev/null)
-	TREE=$BT kmake olddefconfig >/dev/null
-	grep -q '^CONFIG_IO_URING_BPF=y' "$BT/.config" || die "bench kernel lacks CONFIG_IO_URING_BPF"
-	grep -q '^CONFIG_KASAN=y' "$BT/.config" && die "bench kernel still has KASAN"
-	echo "$want" >"$stamp"
-fi
+worktree_configure "$BT" "$TOP/config/kernel.config" "$TOP/config/bench.config"
+grep -q '^CONFIG_IO_URING_BPF=y' "$BT/.config" || die "bench kernel lacks CONFIG_IO_URING_BPF"
+grep -q '^CONFIG_KASAN=y' "$BT/.config" && die "bench kernel still has KASAN"
 echo "bench: building the kernel without debugging options"
 TREE=$BT kmake -j"$JOBS" 2> >(grep -v 'KSYM_NAME_LEN\|^Symbol' >&2)
 

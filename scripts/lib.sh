@@ -72,6 +72,29 @@ kmake() {
 		RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc BINDGEN="$BINDGEN" "$@"
 }
 
+# Check out the tree's HEAD, detached, in worktree $1 (added if missing),
+# and configure it as tinyconfig plus the fragments that follow whenever
+# they or the commit change: kernels built beside the tree's own with
+# another configuration (bench.sh, rt-kernel.sh).
+worktree_configure() {
+	local wt=$1 head want stamp
+	shift
+	head=$(git -C "$TREE" rev-parse HEAD)
+	if [ ! -d "$wt" ]; then
+		git -C "$TREE" worktree add --quiet --detach "$wt" "$head"
+	else
+		git -C "$wt" checkout --quiet --detach "$head"
+	fi
+	stamp=$wt/.config-fragment.sha
+	want=$( (cat "$@"; echo "$head") | sha256sum | cut -d' ' -f1)
+	if [ ! -f "$wt/.config" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+		TREE=$wt kmake tinyconfig >/dev/null
+		(cd "$wt" && KCONFIG_CONFIG=.config scripts/kconfig/merge_config.sh -m .config "$@" >/dev/null)
+		TREE=$wt kmake olddefconfig >/dev/null
+		echo "$want" >"$stamp"
+	fi
+}
+
 # virtme-ng, installed by setup.sh into a virtual environment.
 VNG=$BUILD/venv/bin/vng
 
