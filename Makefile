@@ -10,7 +10,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all setup tree kernel headers selftests host-tests test stress test-rt run bench export \
+.PHONY: all setup tree kernel headers selftests host-tests test stress test-rt run bench export sparse \
 	series check-series checkpatch rustfmtcheck clippy clean distclean help
 
 all: test
@@ -70,6 +70,10 @@ check-series: kernel
 rustfmtcheck: tree
 	@source $(S)/lib.sh && kmake rustfmtcheck
 	@source $(S)/lib.sh && cd policy && cargo fmt --check
+
+# sparse over io_uring/, kernel/fork.c and net/core/filter.c: nothing new.
+sparse: kernel
+	@$(S)/sparse.sh
 
 clippy: kernel
 	@source $(S)/lib.sh && kmake CLIPPY=1 -j$$JOBS

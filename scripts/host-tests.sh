@@ -7,6 +7,16 @@ set -uo pipefail
 # Exits non-zero if any of them fails.
 rc=0
 mkdir -p "$BUILD/host"
+# The uapi bindings the harnesses include, from the tree's exported uapi
+# headers, as the kernel's rust/uapi has them.
+kmake headers >/dev/null || die "host-tests: make headers failed"
+printf '#include <linux/filter.h>\n#include <linux/io_uring/bpf_filter.h>\n' \
+	>"$BUILD/host/uapi.h"
+"$BINDGEN" --use-core --no-layout-tests --no-doc-comments \
+		--allowlist-var 'BPF_.*' --allowlist-type io_uring_bpf_ctx \
+		-o "$BUILD/host/uapi.rs" "$BUILD/host/uapi.h" -- \
+		-isystem "$TREE/usr/include" ||
+	die "host-tests: bindgen of the uapi headers failed"
 for t in "$TOP"/tests/host/*.rs; do
 	name=$(basename "$t" .rs)
 	echo "== $name"

@@ -6,6 +6,9 @@ BASE_TARBALL=${BASE_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
 # The identity every commit of the series carries; `make series` re-signs.
 PROJECT_NAME="io_uring bpf filter series"
 PROJECT_EMAIL="io-uring-bpf@example.org"
+# The revision of the series on the lists: [PATCH vN NN/MM], and the
+# "Changes in vN" section of series/cover-letter.txt.
+SERIES_VERSION=2
 # Fixed dates keep the base commit, and so --base in the export, stable.
 BASE_DATE="2025-01-01T00:00:00+0000"
 
@@ -28,6 +31,7 @@ format_series() {
 		git -C "$TREE" -c user.name="$PROJECT_NAME" \
 		-c user.email="$PROJECT_EMAIL" -c core.abbrev=12 \
 		format-patch --quiet --cover-letter --base="$root" --abbrev=12 \
+		--subject-prefix="PATCH v$SERIES_VERSION" \
 		--no-signature --zero-commit --no-thread --no-signoff \
 		-o "$1" "$root..HEAD"
 }
