@@ -464,7 +464,8 @@ pub fn compile(policy: &Policy) -> Result<Vec<CompiledFilter>, CompileError> {
     Ok(out)
 }
 
-/// A model of a kernel filter set (uapi.md §3 DENY_REST and §6).
+/// A model of a kernel filter set (`Documentation/userspace-api/io_uring_bpf_filter.rst`:
+/// "Denying the rest" and "Evaluation").
 #[derive(Clone, Debug, Default)]
 pub struct FilterSet {
     /// Per opcode, entries oldest first; `None` is a "deny" entry.

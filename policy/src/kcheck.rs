@@ -105,8 +105,9 @@ pub fn largefile(flags: u64) -> u64 {
 
 // ---- requests -------------------------------------------------------------
 
-/// The drain state of a ring, for the flags filters see (uapi.md §6): a
-/// request with IOSQE_IO_DRAIN starts a drain, and while one is active
+/// The drain state of a ring, for the flags filters see ("Programs" in
+/// `Documentation/userspace-api/io_uring_bpf_filter.rst`): a request with
+/// IOSQE_IO_DRAIN starts a drain, and while one is active
 /// every request is forced async, the draining one included. The drain
 /// ends when a request is queued with nothing in flight before it; a
 /// request that fails at init (denied) leaves it active.
@@ -198,7 +199,8 @@ impl Request {
     }
 
     /// Whether io_uring forces this request async at prep, which its filters
-    /// see as IOSQE_ASYNC (uapi.md §6): an open that creates or truncates.
+    /// see as IOSQE_ASYNC ("Programs" in the rst): an open that creates or
+    /// truncates.
     pub fn forced_async(&self) -> bool {
         const FORCE: u64 = (libc::O_TRUNC | libc::O_CREAT | (libc::O_TMPFILE & !libc::O_DIRECTORY)) as u64;
         match &self.req {
@@ -210,9 +212,9 @@ impl Request {
         }
     }
 
-    /// The filter context the kernel builds for this request (uapi.md §4:
-    /// values as prepared), with its submitted flags: see [`Drain::ctx`]
-    /// for the flags filters see.
+    /// The filter context the kernel builds for this request ("The
+    /// context" in the rst: values as prepared), with its submitted flags:
+    /// see [`Drain::ctx`] for the flags filters see.
     pub fn ctx(&self, user_data: u64) -> Ctx {
         let mut c = match &self.req {
             Req::Nop | Req::Read => Ctx::new(self.opcode()),
@@ -314,8 +316,9 @@ pub fn sockaddr_un(path: &str) -> Vec<u8> {
 // ---- stacks of policies ---------------------------------------------------
 
 /// What a stack of policies means, registered oldest first on one ring
-/// (uapi.md §3 and §6): every policy with a filter for the opcode must
-/// allow the request; a policy with `default = "deny"` and no rule for it
+/// ("Denying the rest" and "Evaluation" in
+/// `Documentation/userspace-api/io_uring_bpf_filter.rst`): every policy
+/// with a filter for the opcode must allow the request; a policy with `default = "deny"` and no rule for it
 /// denies it only if no older policy had a filter for the opcode (its
 /// DENY_REST marks only opcodes that have no filter yet in the set).
 pub fn stack_allows(stack: &[(Policy, Vec<CompiledFilter>)], ctx: &Ctx) -> bool {

@@ -40,6 +40,8 @@ impl fmt::Display for PolicyError {
     }
 }
 
+impl std::error::Error for PolicyError {}
+
 struct Parser<'a> {
     text: &'a str,
     errors: Vec<PolicyError>,

@@ -103,7 +103,8 @@ pub struct Policy {
     pub restrict: Option<Restrict>,
 }
 
-/// Classic io_uring restrictions (uapi.md §7, as IORING_REGISTER_RESTRICTIONS
+/// Classic io_uring restrictions (`Documentation/userspace-api/io_uring_bpf_filter.rst`,
+/// "Restricting a task and its children"; as IORING_REGISTER_RESTRICTIONS
 /// on a ring): once registered, only the listed SQE opcodes and register
 /// opcodes are allowed, and SQE flags must lie in `sqe_flags_allowed |
 /// sqe_flags_required` and include all of `sqe_flags_required`.

@@ -141,7 +141,8 @@ pub fn install(level: Level, filters: &[CompiledFilter]) -> Result<(), RegisterE
     Ok(())
 }
 
-/// Classic task-level restrictions (uapi.md §7), registered with fd -1.
+/// Classic task-level restrictions (`Documentation/userspace-api/io_uring_bpf_filter.rst`,
+/// "Restricting a task and its children"), registered with fd -1.
 pub fn register_task_restrictions(res: &[IoUringRestriction]) -> Result<(), RegisterError> {
     let err = |errno| RegisterError { errno, level: Level::Task, what: What::Restrictions };
     let nr = u16::try_from(res.len()).map_err(|_| err(libc::EINVAL))?;

@@ -240,3 +240,13 @@ fn readme_restrict_example_parses() {
     assert_eq!(r.register_ops, vec![0]);
     assert_eq!((r.sqe_flags_allowed, r.sqe_flags_required), (0x14, 0));
 }
+
+/// A parse error is a `std::error::Error`: it boxes into `dyn Error` and
+/// its message carries line and problem.
+#[test]
+fn errors_are_std_errors() {
+    let e = parse_policy("default = \"maybe\"\n").unwrap_err().remove(0);
+    let boxed: Box<dyn std::error::Error> = Box::new(e);
+    let s = boxed.to_string();
+    assert!(s.starts_with("line 1") && s.contains("expected \"allow\" or \"deny\""), "{s}");
+}

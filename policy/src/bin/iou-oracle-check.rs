@@ -272,7 +272,12 @@ fn submit(env: &mut Env, ring: &mut Ring, r: &Request, ud: u64) -> Result<Option
     // A denial completes during submission; only an allowed CONNECT can
     // take long (a route to nowhere), so it is not waited for long.
     let wait = if matches!(r.req, Req::Connect { .. }) { Duration::from_secs(1) } else { Duration::from_secs(3) };
-    let res = ring.run(&sqe, wait).map_err(|e| format!("io_uring: {e}"))?;
+    // SAFETY: the path, the open_how and the socket address are copied by
+    // the kernel at submission, while `path`, `how` and `addr_buf` live;
+    // READ writes into `env.buf`, which outlives every ring (a READ of
+    // /dev/zero completes at once in any case); NOP and SOCKET carry no
+    // address.
+    let res = unsafe { ring.run(&sqe, wait) }.map_err(|e| format!("io_uring: {e}"))?;
     if sock >= 0 {
         close(sock);
     }
