@@ -474,7 +474,8 @@ pub struct FilterSet {
 
 impl FilterSet {
     pub fn new() -> FilterSet {
-        FilterSet { entries: vec![Vec::new(); opcodes::IORING_OP_LAST as usize] }
+        // Every u8 opcode: a policy may name opcodes by number.
+        FilterSet { entries: vec![Vec::new(); 256] }
     }
 
     /// Register one filter (already validated).

@@ -143,6 +143,20 @@ impl Restrict {
     }
 }
 
+/// Do the inclusive ranges cover every port?
+pub fn covers_all_ports(ranges: &[(u16, u16)]) -> bool {
+    let mut r = ranges.to_vec();
+    r.sort_unstable();
+    let mut next = 0u32; // first port not yet covered
+    for (lo, hi) in r {
+        if lo as u32 > next {
+            return false;
+        }
+        next = next.max(hi as u32 + 1);
+    }
+    next > u16::MAX as u32
+}
+
 /// All bits of `mask` are set in `v`.
 pub fn all_set(v: u64, mask: u64) -> bool {
     v & mask == mask
@@ -163,6 +177,36 @@ impl Conds {
     /// True when no condition is set.
     pub fn is_empty(&self) -> bool {
         *self == Conds::default()
+    }
+
+    /// Do the conditions hold for every request? (Each condition that is
+    /// set holds for any value: a port list covering 0-65535, socket types
+    /// covering all 16 `type & 0xf` values, `ipv4` and `ipv6` both with a
+    /// /0 prefix.)
+    pub fn matches_everything(&self) -> bool {
+        let ports = self.port.as_ref().is_none_or(|r| covers_all_ports(r));
+        let types = self.sock_type.as_ref().is_none_or(|l| (0..=SOCK_TYPE_MASK).all(|t| l.contains(&t)));
+        let addrs = match (&self.ipv4, &self.ipv6) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.iter().any(|p| p.1 == 0) && b.iter().any(|p| p.1 == 0),
+            _ => false,
+        };
+        self.sqe_flags_clear.is_empty()
+            && self.family.is_none()
+            && self.protocol.is_none()
+            && [
+                &self.flags_clear,
+                &self.flags_set,
+                &self.mode_clear,
+                &self.mode_set,
+                &self.resolve_clear,
+                &self.resolve_set,
+            ]
+            .iter()
+            .all(|l| l.is_empty())
+            && ports
+            && types
+            && addrs
     }
 
     /// Does the opcode data need to be present (pdu_size > 0)?
@@ -234,6 +278,19 @@ impl Conds {
 }
 
 impl Policy {
+    /// Does the policy allow every request, so that installing it would
+    /// change nothing (`default = "allow"`, no `[restrict]`, and every
+    /// rule allows everything)?
+    pub fn allows_everything(&self) -> bool {
+        self.default == Action::Allow
+            && self.restrict.is_none()
+            && self.rules.values().all(|r| match r {
+                Rule::Allow => true,
+                Rule::Deny => false,
+                Rule::AllowIf(c) => c.matches_everything(),
+            })
+    }
+
     /// The direct meaning of the policy for one request.
     pub fn allows(&self, ctx: &Ctx) -> bool {
         match self.rules.get(&ctx.opcode()) {

@@ -137,3 +137,93 @@ fn bad_restrict_runs_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("3: error: restrict.sqe_ops: unknown opcode `bogus`"));
     assert!(!marker.exists());
 }
+
+#[test]
+fn version() {
+    let out = bin().arg("--version").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("iou-sandbox {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn help_documents_exit_statuses() {
+    let out = bin().arg("--help").output().unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "exit status:",
+        "  1    the policy has errors",
+        "  2    usage error",
+        "  3    this kernel has no io_uring BPF filtering",
+        "  127  COMMAND",
+    ] {
+        assert!(s.contains(want), "missing {want:?} in\n{s}");
+    }
+}
+
+#[test]
+fn repeated_policy_is_a_usage_error() {
+    let good = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/policy.toml");
+    for args in [
+        &["--policy", good, "--policy", good, "--", "true"][..],
+        &["--policy", good, &format!("--policy={good}"), "--explain"][..],
+        &["-p", good, "-p", good, "--explain"][..],
+    ] {
+        let out = bin().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--policy given twice"), "{out:?}");
+    }
+}
+
+/// A policy that allows everything changes nothing: refused before the
+/// kernel is even asked, unless --allow-empty; `check` warns about it.
+#[test]
+fn allow_everything_is_refused_without_allow_empty() {
+    for (name, text) in [
+        ("empty.toml", "default = \"allow\"\n"),
+        ("allow-all.toml", "default = \"allow\"\nop.read = \"allow\"\nop.write = \"allow\"\n"),
+        ("all-ports.toml", "default = \"allow\"\n[op.connect]\nallow_if = { port = [\"0-1000\", \"1001-65535\"] }\n"),
+    ] {
+        let p = tmp(name, text);
+        let marker = std::env::temp_dir().join(format!("iou-sandbox-ran-e-{}-{name}", std::process::id()));
+        let out = bin().arg("--policy").arg(&p).arg("--").arg("touch").arg(&marker).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{name}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("the policy allows every request") && err.contains("--allow-empty"), "{err}");
+        assert!(!marker.exists());
+        let out = bin().arg("check").arg(&p).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("warning: the policy allows every request"));
+    }
+    // One denied opcode is enough to make it a policy.
+    let p = tmp("one-deny.toml", "default = \"allow\"\nop.socket = \"deny\"\n");
+    let out = bin().arg("check").arg(&p).output().unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+}
+
+/// Without kernel support, nothing runs and the exit status says why;
+/// with it, the command runs. (The probe registers only on a throwaway
+/// ring, so the test process itself is not filtered.)
+#[test]
+fn kernel_support_is_probed_once_with_its_own_status() {
+    let marker = std::env::temp_dir().join(format!("iou-sandbox-ran-k-{}", std::process::id()));
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo/policy.toml");
+    for extra in [&[][..], &["--allow-empty"][..]] {
+        let _ = std::fs::remove_file(&marker);
+        let out = bin().args(extra).args(["--policy", demo, "--", "touch"]).arg(&marker).output().unwrap();
+        match iou_policy::sys::probe() {
+            Err(e) => {
+                assert_eq!(out.status.code(), Some(3), "{out:?}");
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(err.contains("this kernel has no io_uring BPF filtering"), "{err}");
+                assert!(err.contains(&e.to_string()), "{err}");
+                assert_eq!(err.lines().count(), 2, "one message and `not running`: {err}");
+                assert!(!marker.exists());
+            }
+            Ok(_) => {
+                assert!(out.status.success(), "{out:?}");
+                assert!(marker.exists());
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&marker);
+}

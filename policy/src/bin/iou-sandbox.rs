@@ -1,6 +1,6 @@
 //! iou-sandbox: run a command under an io_uring cBPF filter policy.
 //!
-//!   iou-sandbox --policy policy.toml [--] cmd args...
+//!   iou-sandbox [--allow-empty] --policy policy.toml [--] cmd args...
 //!   iou-sandbox --policy policy.toml --explain
 //!   iou-sandbox check policy.toml
 
@@ -11,7 +11,7 @@ use iou_policy::compile::{self, CompiledFilter};
 use iou_policy::names;
 use iou_policy::opcodes;
 use iou_policy::parse::parse_policy;
-use iou_policy::policy::Restrict;
+use iou_policy::policy::{Policy, Restrict};
 use iou_policy::sys::{self, Level};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -19,16 +19,32 @@ use std::process::ExitCode;
 
 const USAGE: &str = "\
 usage:
-  iou-sandbox --policy FILE [--] COMMAND [ARGS...]
-        set no_new_privs, install the policy's io_uring filters on this task
-        (fd -1), and its [restrict] table as classic task restrictions, then
-        exec COMMAND; every io_uring ring it creates is filtered
+  iou-sandbox [--allow-empty] --policy FILE [--] COMMAND [ARGS...]
+        set no_new_privs, register the policy's [restrict] table as classic
+        task restrictions, install its io_uring filters on this task (fd -1),
+        then exec COMMAND; every io_uring ring it creates is filtered.
+        A policy that allows everything is refused unless --allow-empty.
   iou-sandbox --policy FILE --explain
         print the generated cBPF filters with a comment per instruction
         (and the task restrictions)
   iou-sandbox check FILE
         validate a policy file and report every error with its line number
+  iou-sandbox --version | --help
+
+exit status:
+  0    check/explain succeeded (COMMAND's own status once it runs)
+  1    the policy has errors, is refused, or registering it failed:
+       nothing was run
+  2    usage error
+  3    this kernel has no io_uring BPF filtering: nothing was run
+  127  COMMAND could not be executed
 ";
+
+/// Exit statuses (also in USAGE and the README).
+const EXIT_POLICY: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_NO_SUPPORT: u8 = 3;
+const EXIT_EXEC: u8 = 127;
 
 enum Mode {
     Exec(Vec<OsString>),
@@ -36,10 +52,24 @@ enum Mode {
     Check,
 }
 
-fn parse_args(args: Vec<OsString>) -> Result<(Mode, OsString), String> {
+struct Args {
+    mode: Mode,
+    policy: OsString,
+    allow_empty: bool,
+}
+
+/// What the command line asks for.
+enum Parsed {
+    Run(Args),
+    Help,
+    Version,
+}
+
+fn parse_args(args: Vec<OsString>) -> Result<Parsed, String> {
     let mut it = args.into_iter();
     let mut policy: Option<OsString> = None;
     let mut explain = false;
+    let mut allow_empty = false;
     let mut rest: Vec<OsString> = Vec::new();
     let first = it.next();
     if let Some(f) = &first
@@ -49,17 +79,23 @@ fn parse_args(args: Vec<OsString>) -> Result<(Mode, OsString), String> {
         if let Some(extra) = it.next() {
             return Err(format!("check: unexpected argument {:?}", extra));
         }
-        return Ok((Mode::Check, file));
+        return Ok(Parsed::Run(Args { mode: Mode::Check, policy: file, allow_empty: false }));
     }
+    let mut set_policy = |p: OsString| {
+        if policy.replace(p).is_some() {
+            return Err("--policy given twice: one policy file per sandbox".to_string());
+        }
+        Ok(())
+    };
     let mut next = first;
     while let Some(a) = next.take() {
         match a.to_str() {
-            Some("--policy") | Some("-p") => {
-                policy = Some(it.next().ok_or("--policy needs a file")?);
-            }
-            Some(s) if s.starts_with("--policy=") => policy = Some(OsString::from(&s[9..])),
+            Some("--policy") | Some("-p") => set_policy(it.next().ok_or("--policy needs a file")?)?,
+            Some(s) if s.starts_with("--policy=") => set_policy(OsString::from(&s[9..]))?,
             Some("--explain") => explain = true,
-            Some("--help") | Some("-h") => return Err(String::new()),
+            Some("--allow-empty") => allow_empty = true,
+            Some("--help") | Some("-h") => return Ok(Parsed::Help),
+            Some("--version") | Some("-V") => return Ok(Parsed::Version),
             Some("--") => {
                 rest.extend(it.by_ref());
                 break;
@@ -78,18 +114,18 @@ fn parse_args(args: Vec<OsString>) -> Result<(Mode, OsString), String> {
         if !rest.is_empty() {
             return Err("--explain takes no command".into());
         }
-        return Ok((Mode::Explain, policy));
+        return Ok(Parsed::Run(Args { mode: Mode::Explain, policy, allow_empty }));
     }
     if rest.is_empty() {
         return Err("missing command to run".into());
     }
-    Ok((Mode::Exec(rest), policy))
+    Ok(Parsed::Run(Args { mode: Mode::Exec(rest), policy, allow_empty }))
 }
 
 /// What a policy file installs.
 struct Loaded {
+    policy: Policy,
     filters: Vec<CompiledFilter>,
-    restrict: Option<Restrict>,
 }
 
 /// `--explain` text for `[restrict]`.
@@ -144,7 +180,7 @@ fn load(path: &OsString) -> Result<Loaded, ()> {
         }
     };
     match compile::compile(&policy) {
-        Ok(filters) => Ok(Loaded { filters, restrict: policy.restrict }),
+        Ok(filters) => Ok(Loaded { policy, filters }),
         Err(e) => {
             eprintln!("iou-sandbox: {shown}: {e}");
             Err(())
@@ -152,66 +188,109 @@ fn load(path: &OsString) -> Result<Loaded, ()> {
     }
 }
 
+/// Probe the kernel, check the policy against it, register everything and
+/// exec the command. Returns only on failure, with the exit status.
+fn exec(path: &OsString, loaded: Loaded, allow_empty: bool, cmd: &[OsString]) -> ExitCode {
+    let shown = path.to_string_lossy();
+    let Loaded { policy, filters } = loaded;
+    let fail = |status: u8, msg: &str| {
+        eprintln!("iou-sandbox: {msg}");
+        eprintln!("iou-sandbox: not running {:?}", cmd[0]);
+        ExitCode::from(status)
+    };
+    if policy.allows_everything() && !allow_empty {
+        return fail(
+            EXIT_POLICY,
+            &format!(
+                "{shown}: the policy allows every request, so it would change nothing \
+                 (give --allow-empty to run under it anyway)"
+            ),
+        );
+    }
+    let support = match sys::probe() {
+        Ok(s) => s,
+        Err(e) => return fail(EXIT_NO_SUPPORT, &e.to_string()),
+    };
+    let unknown: Vec<String> =
+        policy.rules.keys().filter(|&&op| op as u32 >= support.op_last).map(|&op| opcodes::opcode_label(op)).collect();
+    if !unknown.is_empty() {
+        return fail(
+            EXIT_POLICY,
+            &format!(
+                "{shown}: this kernel does not know {} (it has opcodes 0..{} only)",
+                unknown.join(", "),
+                support.op_last - 1
+            ),
+        );
+    }
+    if let Err(e) = sys::set_no_new_privs() {
+        return fail(EXIT_POLICY, &format!("prctl(PR_SET_NO_NEW_PRIVS): {e}"));
+    }
+    // Classic restrictions first: Linux 7.x refuses them (EPERM) to a task
+    // that already has filters. Task-level filter registration is not a
+    // ring's register opcode, so the restrictions do not stand in its way.
+    let installed = match &policy.restrict {
+        Some(r) => sys::register_task_restrictions(&r.entries()),
+        None => Ok(()),
+    }
+    .and_then(|()| sys::install(Level::Task, &filters));
+    if let Err(e) = installed {
+        return fail(EXIT_POLICY, &e.to_string());
+    }
+    let err = std::process::Command::new(&cmd[0]).args(&cmd[1..]).exec();
+    eprintln!("iou-sandbox: cannot run {:?}: {err}", cmd[0]);
+    ExitCode::from(EXIT_EXEC)
+}
+
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let (mode, path) = match parse_args(args) {
-        Ok(x) => x,
+    let Args { mode, policy: path, allow_empty } = match parse_args(args) {
+        Ok(Parsed::Run(a)) => a,
+        Ok(Parsed::Help) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version) => {
+            println!("iou-sandbox {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
         Err(msg) => {
-            if msg.is_empty() {
-                print!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
             eprintln!("iou-sandbox: {msg}\n{USAGE}");
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
-    let Ok(Loaded { filters, restrict }) = load(&path) else {
-        return ExitCode::from(1);
+    let Ok(loaded) = load(&path) else {
+        return ExitCode::from(EXIT_POLICY);
     };
     match mode {
         Mode::Check => {
+            let Loaded { policy, filters } = &loaded;
             let n: usize = filters.iter().map(|f| f.program.insns.len()).sum();
-            let r = match &restrict {
+            let r = match &policy.restrict {
                 Some(r) => format!(", {} task restriction(s)", r.entries().len()),
                 None => String::new(),
             };
-            println!("{}: ok: {} filter(s), {n} instruction(s){r}", path.to_string_lossy(), filters.len());
+            let shown = path.to_string_lossy();
+            if policy.allows_everything() {
+                eprintln!("{shown}: warning: the policy allows every request (running under it needs --allow-empty)");
+            }
+            println!("{shown}: ok: {} filter(s), {n} instruction(s){r}", filters.len());
             ExitCode::SUCCESS
         }
         Mode::Explain => {
+            // In registration order: restrictions, then filters.
+            let Loaded { policy, filters } = &loaded;
+            if let Some(r) = &policy.restrict {
+                print!("# {}", explain_restrict(r));
+            }
             for (i, f) in filters.iter().enumerate() {
-                if i > 0 {
+                if i > 0 || policy.restrict.is_some() {
                     println!();
                 }
                 print!("# {}: {}", i + 1, f.explain());
             }
-            if let Some(r) = &restrict {
-                if !filters.is_empty() {
-                    println!();
-                }
-                print!("# {}", explain_restrict(r));
-            }
             ExitCode::SUCCESS
         }
-        Mode::Exec(cmd) => {
-            if let Err(e) = sys::set_no_new_privs() {
-                eprintln!("iou-sandbox: prctl(PR_SET_NO_NEW_PRIVS): {e}");
-                return ExitCode::from(1);
-            }
-            // Filters first: once classic restrictions are set, the task's
-            // rings are restricted, but task-level registration is not.
-            let installed = sys::install(Level::Task, &filters).and_then(|()| match &restrict {
-                Some(r) => sys::register_task_restrictions(&r.entries()),
-                None => Ok(()),
-            });
-            if let Err(e) = installed {
-                eprintln!("iou-sandbox: {e}");
-                eprintln!("iou-sandbox: not running {:?}", cmd[0]);
-                return ExitCode::from(1);
-            }
-            let err = std::process::Command::new(&cmd[0]).args(&cmd[1..]).exec();
-            eprintln!("iou-sandbox: cannot run {:?}: {err}", cmd[0]);
-            ExitCode::from(127)
-        }
+        Mode::Exec(cmd) => exec(&path, loaded, allow_empty, &cmd),
     }
 }
