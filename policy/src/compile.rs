@@ -323,9 +323,22 @@ impl Gen<'_> {
 /// conditions jump straight to the final `ret 0`; otherwise each condition
 /// block fails through a local `ja` (unlimited range), which keeps every
 /// conditional jump inside its block.
-fn gen_conds(c: &Conds, direct: bool) -> Result<Program, AsmError> {
+fn gen_groups(groups: &[Conds], direct: bool) -> Result<Program, AsmError> {
     let mut a = Asm::new();
-    let deny = a.label();
+    for (i, c) in groups.iter().enumerate() {
+        // Where this group fails: the next group, or the final deny.
+        let fail = a.label();
+        gen_conds(&mut a, c, direct, fail);
+        let what =
+            if groups.len() > 1 { format!("group {i} holds: allow") } else { "all conditions hold: allow".into() };
+        a.ret_k(RET_ALLOW, &what);
+        a.bind(fail);
+    }
+    a.ret_k(RET_DENY, "deny");
+    a.finish()
+}
+
+fn gen_conds(a: &mut Asm, c: &Conds, direct: bool, deny: Label) {
     let fam_name = |v: u32| match names::name_of(names::FAMILIES, v) {
         Some(n) => format!("AF_{} ({v})", n.to_ascii_uppercase()),
         None => v.to_string(),
@@ -362,7 +375,7 @@ fn gen_conds(c: &Conds, direct: bool) -> Result<Program, AsmError> {
             b[ctx_off::SQE_FLAGS - 8] = m;
             b
         });
-        block(&mut a, &mut |g| {
+        block(a, &mut |g| {
             let ok = g.a.label();
             let fail = g.fail;
             let what = format!("sqe_flags {} must not be set", describe(names::SQE_FLAGS, m as u64));
@@ -372,20 +385,20 @@ fn gen_conds(c: &Conds, direct: bool) -> Result<Program, AsmError> {
         });
     }
     if let Some(l) = &c.family {
-        block(&mut a, &mut |g| {
+        block(a, &mut |g| {
             g.a.ld_abs(ctx_off::SOCKET_FAMILY as u32, "load family");
             g.member(l, &fam_name);
         });
     }
     if let Some(l) = &c.sock_type {
-        block(&mut a, &mut |g| {
+        block(a, &mut |g| {
             g.a.ld_abs(ctx_off::SOCKET_TYPE as u32, "load type");
             g.a.alu_k(BPF_AND, SOCK_TYPE_MASK, "drop SOCK_NONBLOCK/SOCK_CLOEXEC");
             g.member(l, &type_name);
         });
     }
     if let Some(l) = &c.protocol {
-        block(&mut a, &mut |g| {
+        block(a, &mut |g| {
             g.a.ld_abs(ctx_off::SOCKET_PROTOCOL as u32, "load protocol");
             g.member(l, &proto_name);
         });
@@ -397,25 +410,21 @@ fn gen_conds(c: &Conds, direct: bool) -> Result<Program, AsmError> {
     ];
     for (off, what, clear, set, table) in fields64 {
         for &m in clear.iter() {
-            block(&mut a, &mut |g| g.clear64(off, m, what, table));
+            block(a, &mut |g| g.clear64(off, m, what, table));
         }
         for &m in set.iter() {
-            block(&mut a, &mut |g| g.set64(off, m, what, table));
+            block(a, &mut |g| g.set64(off, m, what, table));
         }
     }
     if let Some(r) = &c.port {
-        block(&mut a, &mut |g| {
+        block(a, &mut |g| {
             g.load_port();
             g.port_ranges(r);
         });
     }
     if c.ipv4.is_some() || c.ipv6.is_some() {
-        block(&mut a, &mut |g| g.addresses(c.ipv4.as_deref(), c.ipv6.as_deref()));
+        block(a, &mut |g| g.addresses(c.ipv4.as_deref(), c.ipv6.as_deref()));
     }
-    a.ret_k(RET_ALLOW, "all conditions hold: allow");
-    a.bind(deny);
-    a.ret_k(RET_DENY, "deny");
-    a.finish()
 }
 
 /// The program for one rule.
@@ -430,8 +439,8 @@ pub fn compile_rule(rule: &Rule) -> Result<Program, AsmError> {
             a.ret_k(RET_DENY, "deny");
             a.finish()
         }
-        Rule::AllowIf(c) => match gen_conds(c, true) {
-            Err(AsmError::JumpTooFar { .. }) => gen_conds(c, false),
+        Rule::AllowIf(g) => match gen_groups(g, true) {
+            Err(AsmError::JumpTooFar { .. }) => gen_groups(g, false),
             r => r,
         },
     }
@@ -447,7 +456,7 @@ pub fn compile(policy: &Policy) -> Result<Vec<CompiledFilter>, CompileError> {
         let program = compile_rule(rule).map_err(|err| CompileError::Asm { opcode: op, err })?;
         bpf::validate(&program.insns).map_err(|err| CompileError::Invalid { opcode: op, err })?;
         let pdu_size = match rule {
-            Rule::AllowIf(c) if c.reads_pdu() => opcodes::pdu_size(op),
+            Rule::AllowIf(g) if g.iter().any(Conds::reads_pdu) => opcodes::pdu_size(op),
             _ => 0,
         };
         out.push(CompiledFilter { opcode: op, flags: 0, pdu_size, program });
@@ -459,6 +468,44 @@ pub fn compile(policy: &Policy) -> Result<Vec<CompiledFilter>, CompileError> {
         }
         if let Some(last) = out.last_mut() {
             last.flags |= IO_URING_BPF_FILTER_DENY_REST;
+        }
+    }
+    Ok(out)
+}
+
+/// The filters `iou-sandbox` installs on a task whose kernel knows the
+/// opcodes below `op_last`: those of [`compile`], and with `default =
+/// "deny"` one deny filter (`ret #0`) for every other opcode below
+/// `op_last`, the last filter carrying IO_URING_BPF_FILTER_DENY_REST.
+///
+/// DENY_REST alone marks only opcodes that have no filter yet in the
+/// task's set: under an outer sandbox, or a parent that already installed
+/// task filters, an opcode the outer policy filters would stay open to
+/// whatever the outer filter allows. An explicit deny filter runs whatever
+/// is installed before it (every filter must allow), so `default = "deny"`
+/// then means exactly: requests of opcodes without an allowing rule fail
+/// with EACCES, on this kernel, however the filters stack. (Opcodes at or
+/// past `op_last` cannot be submitted at all.)
+pub fn compile_task(policy: &Policy, op_last: u32) -> Result<Vec<CompiledFilter>, CompileError> {
+    let mut out = compile(policy)?;
+    if policy.default == Action::Deny {
+        let deny = compile_rule(&Rule::Deny).map_err(|err| CompileError::Asm { opcode: IORING_OP_NOP, err })?;
+        let mut rest_flag = 0;
+        // The DENY_REST flag moves to the very last filter.
+        for f in &mut out {
+            rest_flag |= f.flags & IO_URING_BPF_FILTER_DENY_REST;
+            f.flags &= !IO_URING_BPF_FILTER_DENY_REST;
+        }
+        // compile() gives a policy without rules a deny filter for NOP.
+        let have: Vec<u8> = out.iter().map(|f| f.opcode).collect();
+        for op in 0..op_last.min(256) {
+            let op = op as u8;
+            if !have.contains(&op) {
+                out.push(CompiledFilter { opcode: op, flags: 0, pdu_size: 0, program: deny.clone() });
+            }
+        }
+        if let Some(last) = out.last_mut() {
+            last.flags |= rest_flag;
         }
     }
     Ok(out)

@@ -522,8 +522,9 @@ pub fn gen_policy(rng: &mut Rng) -> Policy {
         } else if r < 4 {
             Rule::Deny
         } else {
-            let c = gen_conds(rng, op);
-            Rule::AllowIf(c)
+            // One group mostly, sometimes an OR of two or three.
+            let n = if rng.chance(1, 4) { 2 + rng.below(2) } else { 1 };
+            Rule::AllowIf((0..n).map(|_| gen_conds(rng, op)).collect())
         };
         rules.insert(op, rule);
     }
@@ -545,15 +546,17 @@ fn hints(policies: &[&Policy]) -> Hints {
     let mut h = Hints::default();
     for p in policies {
         for r in p.rules.values() {
-            let Rule::AllowIf(c) = r else { continue };
-            h.masks.extend(c.flags_clear.iter().chain(&c.flags_set));
-            h.modes.extend(c.mode_clear.iter().chain(&c.mode_set));
-            h.resolves.extend(c.resolve_clear.iter().chain(&c.resolve_set));
-            for &(lo, hi) in c.port.iter().flatten() {
-                h.ports.extend([lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1)]);
+            let Rule::AllowIf(groups) = r else { continue };
+            for c in groups {
+                h.masks.extend(c.flags_clear.iter().chain(&c.flags_set));
+                h.modes.extend(c.mode_clear.iter().chain(&c.mode_set));
+                h.resolves.extend(c.resolve_clear.iter().chain(&c.resolve_set));
+                for &(lo, hi) in c.port.iter().flatten() {
+                    h.ports.extend([lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1)]);
+                }
+                h.v4.extend(c.ipv4.iter().flatten());
+                h.v6.extend(c.ipv6.iter().flatten());
             }
-            h.v4.extend(c.ipv4.iter().flatten());
-            h.v6.extend(c.ipv6.iter().flatten());
         }
     }
     h

@@ -318,8 +318,8 @@ impl Parser<'_> {
                 if bad { None } else { r }
             }
             (None, Some((v, ks))) => {
-                let c = self.conds(op, &ctx, v, ks);
-                if bad { None } else { c.map(Rule::AllowIf) }
+                let g = self.groups(op, &ctx, v, ks);
+                if bad { None } else { g.map(Rule::AllowIf) }
             }
             (None, None) => {
                 if !bad {
@@ -330,11 +330,52 @@ impl Parser<'_> {
         }
     }
 
-    fn conds(&mut self, op: u8, ctx: &str, item: &Item, span: Option<Range<usize>>) -> Option<Conds> {
-        let Some(t) = item.as_table_like() else {
-            self.err(item_span(item).or(span), format!("{ctx}: allow_if must be a table, not {}", kind_of(item)));
-            return None;
+    /// `allow_if`: one table of conditions, or an array of them (`[[op.X.allow_if]]`
+    /// or `allow_if = [{ ... }, { ... }]`), of which one must hold.
+    fn groups(&mut self, op: u8, ctx: &str, item: &Item, span: Option<Range<usize>>) -> Option<Vec<Conds>> {
+        let tables: Vec<(&dyn TableLike, Option<Range<usize>>)> = match item {
+            Item::ArrayOfTables(a) => a.iter().map(|t| (t as &dyn TableLike, t.span())).collect(),
+            Item::Value(Value::Array(a)) => {
+                let mut v = Vec::new();
+                for e in a.iter() {
+                    match e.as_inline_table() {
+                        Some(t) => v.push((t as &dyn TableLike, e.span())),
+                        None => self.err(
+                            e.span(),
+                            format!("{ctx}: allow_if lists tables of conditions, not {}", value_kind(e)),
+                        ),
+                    }
+                }
+                v
+            }
+            _ => match item.as_table_like() {
+                Some(t) => return self.conds(op, ctx, "allow_if", t, item_span(item).or(span)).map(|c| vec![c]),
+                None => {
+                    self.err(
+                        item_span(item).or(span),
+                        format!("{ctx}: allow_if must be a table or an array of tables, not {}", kind_of(item)),
+                    );
+                    return None;
+                }
+            },
         };
+        if tables.is_empty() {
+            self.err(item_span(item).or(span), format!("{ctx}: allow_if is an empty array (use action = \"deny\")"));
+            return None;
+        }
+        let before = self.errors.len();
+        let mut out = Vec::new();
+        for (i, (t, tspan)) in tables.into_iter().enumerate() {
+            if let Some(c) = self.conds(op, ctx, &format!("allow_if[{i}]"), t, tspan.or(span.clone())) {
+                out.push(c);
+            }
+        }
+        (self.errors.len() == before).then_some(out)
+    }
+
+    /// One table of conditions, all of which must hold. `name` is what
+    /// messages call it (`allow_if`, `allow_if[1]`).
+    fn conds(&mut self, op: u8, ctx: &str, name: &str, t: &dyn TableLike, span: Option<Range<usize>>) -> Option<Conds> {
         let before = self.errors.len();
         let mut c = Conds::default();
         let opname = opcodes::opcode_name(op).unwrap_or("?").to_ascii_uppercase();
@@ -393,7 +434,7 @@ impl Parser<'_> {
                 );
                 continue;
             }
-            let what = format!("{ctx}.allow_if.{k}");
+            let what = format!("{ctx}.{name}.{k}");
             match k {
                 "sqe_flags_clear" => {
                     c.sqe_flags_clear =
@@ -417,7 +458,7 @@ impl Parser<'_> {
             return None;
         }
         if c.is_empty() {
-            self.err(item_span(item).or(span), format!("{ctx}: allow_if has no conditions (use action = \"allow\")"));
+            self.err(span, format!("{ctx}: {name} has no conditions (use action = \"allow\")"));
             return None;
         }
         Some(c)

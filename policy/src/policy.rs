@@ -27,8 +27,9 @@ pub enum Action {
 pub enum Rule {
     Allow,
     Deny,
-    /// Allowed only if every given condition holds.
-    AllowIf(Conds),
+    /// Allowed if one of the groups holds (OR); a group holds when every
+    /// condition in it does (AND). Never empty.
+    AllowIf(Vec<Conds>),
 }
 
 /// Conditions on a request. Every field that is set must hold (AND); a
@@ -287,7 +288,7 @@ impl Policy {
             && self.rules.values().all(|r| match r {
                 Rule::Allow => true,
                 Rule::Deny => false,
-                Rule::AllowIf(c) => c.matches_everything(),
+                Rule::AllowIf(g) => g.iter().any(Conds::matches_everything),
             })
     }
 
@@ -297,7 +298,7 @@ impl Policy {
             None => self.default == Action::Allow,
             Some(Rule::Allow) => true,
             Some(Rule::Deny) => false,
-            Some(Rule::AllowIf(c)) => c.allows(ctx),
+            Some(Rule::AllowIf(g)) => g.iter().any(|c| c.allows(ctx)),
         }
     }
 }

@@ -204,7 +204,7 @@ fn comments_name_open_flags() {
         flags_clear: vec![libc::O_EXCL as u64],
         ..Conds::default()
     };
-    let prog = iou_policy::compile::compile_rule(&Rule::AllowIf(c)).unwrap();
+    let prog = iou_policy::compile::compile_rule(&Rule::AllowIf(vec![c])).unwrap();
     let text = prog.listing();
     assert!(text.contains(&format!("flags O_EXCL ({:#x}) must not be set", libc::O_EXCL)), "{text}");
     assert!(
@@ -213,4 +213,75 @@ fn comments_name_open_flags() {
     );
     assert!(text.contains(&format!("; O_CREAT ({:#x}) set?", libc::O_CREAT)), "{text}");
     assert!(text.contains("; 0x100000000 set?"), "{text}");
+}
+
+/// The example policy says what its comment says: "HTTPS on the internal
+/// network, or local ports 8000-8080", and nothing else.
+#[test]
+fn example_connect_rule_means_its_comment() {
+    use iou_policy::bpf::Ctx;
+    use iou_policy::compile::FilterSet;
+    let text = include_str!("../examples/policy.toml");
+    assert!(text.contains("# Connect to HTTPS on the internal network, or to local ports 8000-8080"));
+    let p = iou_policy::parse::parse_policy(text).unwrap();
+    let mut set = FilterSet::new();
+    set.add_all(&compile(&p).unwrap());
+    let v4 = |a: [u8; 4], port| Ctx::connect(2, port, &a);
+    let v6 = |a: &str, port| Ctx::connect(10, port, &a.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    let cases = [
+        (v4([10, 1, 2, 3], 443), true, "HTTPS, internal IPv4"),
+        (v6("fd00::1", 443), true, "HTTPS, internal IPv6"),
+        (v4([127, 0, 0, 1], 8000), true, "local 8000"),
+        (v4([127, 9, 9, 9], 8080), true, "local 8080"),
+        (v6("::1", 8042), true, "local IPv6 8042"),
+        (v4([10, 1, 2, 3], 8000), false, "internal but not HTTPS"),
+        (v6("fd00::1", 8080), false, "internal IPv6 but not HTTPS"),
+        (v4([127, 0, 0, 1], 443), false, "HTTPS but local"),
+        (v6("::1", 443), false, "HTTPS but local IPv6"),
+        (v4([127, 0, 0, 1], 8081), false, "local, past the range"),
+        (v4([127, 0, 0, 1], 7999), false, "local, before the range"),
+        (v4([192, 168, 1, 1], 443), false, "HTTPS outside"),
+        (v6("2001:db8::1", 8000), false, "outside IPv6"),
+        (Ctx::connect(1, 0, &[]), false, "unix socket"),
+    ];
+    for (ctx, want, what) in cases {
+        assert_eq!(p.allows(&ctx), want, "meaning: {what}");
+        assert_eq!(set.allows(&ctx), want, "filters: {what}");
+    }
+}
+
+/// default = "deny" under stacking: DENY_REST alone leaves an opcode that
+/// an older filter covers to that filter; compile_task's explicit deny
+/// filters deny it anyway, for every opcode below the kernel's count.
+#[test]
+fn default_deny_holds_under_an_outer_policy() {
+    use iou_policy::abi::IO_URING_BPF_FILTER_DENY_REST;
+    use iou_policy::bpf::Ctx;
+    use iou_policy::compile::{FilterSet, compile_task};
+    let outer = iou_policy::parse::parse_policy(
+        "default = \"allow\"\n[op.read]\nallow_if = { sqe_flags_clear = [\"async\"] }\n",
+    )
+    .unwrap();
+    let inner = iou_policy::parse::parse_policy("default = \"deny\"\nop.nop = \"allow\"\n").unwrap();
+    let read = Ctx::new(22);
+    let stacked = |inner_filters: &[iou_policy::compile::CompiledFilter]| {
+        let mut s = FilterSet::new();
+        s.add_all(&compile(&outer).unwrap());
+        s.add_all(inner_filters);
+        s
+    };
+    // DENY_REST alone: READ slips through under the outer policy.
+    assert!(stacked(&compile(&inner).unwrap()).allows(&read));
+    for op_last in [58u32, 65] {
+        let f = compile_task(&inner, op_last).unwrap();
+        assert_eq!(f.len(), op_last as usize, "one filter per opcode");
+        assert_eq!(f.iter().filter(|x| x.flags & IO_URING_BPF_FILTER_DENY_REST != 0).count(), 1);
+        assert_ne!(f.last().unwrap().flags & IO_URING_BPF_FILTER_DENY_REST, 0);
+        let s = stacked(&f);
+        for op in 0..op_last as u8 {
+            assert_eq!(s.allows(&Ctx::new(op)), op == 0, "opcode {op}");
+        }
+    }
+    // default = "allow" adds nothing.
+    assert_eq!(compile_task(&outer, 65).unwrap(), compile(&outer).unwrap());
 }

@@ -155,11 +155,13 @@ fn names_are_flexible() {
         "default = \"deny\"\n[op.socket]\nallow_if = { family = [\"AF_INET\", \"inet6\", 1], type = [\"SOCK_STREAM\"], protocol = [\"IPPROTO_TCP\"] }\n[op.connect]\nallow_if = { port = [443, \"1000 - 2000\"], ipv4 = [\"127.0.0.1\"] }\n",
     )
     .unwrap();
-    let Some(Rule::AllowIf(c)) = p.rules.get(&45) else { panic!() };
+    let Some(Rule::AllowIf(g)) = p.rules.get(&45) else { panic!() };
+    let c = &g[0];
     assert_eq!(c.family, Some(vec![2, 10, 1]));
     assert_eq!(c.sock_type, Some(vec![1]));
     assert_eq!(c.protocol, Some(vec![6]));
-    let Some(Rule::AllowIf(c)) = p.rules.get(&16) else { panic!() };
+    let Some(Rule::AllowIf(g)) = p.rules.get(&16) else { panic!() };
+    let c = &g[0];
     assert_eq!(c.port, Some(vec![(443, 443), (1000, 2000)]));
     assert_eq!(c.ipv4, Some(vec![(0x7f00_0001, 32)]));
 }
@@ -249,4 +251,43 @@ fn errors_are_std_errors() {
     let boxed: Box<dyn std::error::Error> = Box::new(e);
     let s = boxed.to_string();
     assert!(s.starts_with("line 1") && s.contains("expected \"allow\" or \"deny\""), "{s}");
+}
+
+/// `allow_if` as an array of tables: an OR of condition groups, in any of
+/// TOML's spellings; each group keeps its own errors' names.
+#[test]
+fn allow_if_groups() {
+    let spellings = [
+        "default = \"deny\"\n[[op.connect.allow_if]]\nport = [\"443\"]\n[[op.connect.allow_if]]\nport = [\"80\"]\n",
+        "default = \"deny\"\n[op.connect]\nallow_if = [{ port = [\"443\"] }, { port = [\"80\"] }]\n",
+        "default = \"deny\"\nop.connect.allow_if = [{ port = 443 }, { port = 80 }]\n",
+    ];
+    for text in spellings {
+        let p = parse_policy(text).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        let Some(Rule::AllowIf(g)) = p.rules.get(&16) else { panic!("{p:?}") };
+        assert_eq!(g.len(), 2, "{text}");
+        assert_eq!(g[0].port, Some(vec![(443, 443)]));
+        assert_eq!(g[1].port, Some(vec![(80, 80)]));
+    }
+    one(
+        "default = \"deny\"\n[[op.connect.allow_if]]\nport = [\"443\"]\n[[op.connect.allow_if]]\nport = [\"x\"]\n",
+        5,
+        "op.connect.allow_if[1].port: \"x\" is not a port",
+    );
+    one("default = \"deny\"\n[op.connect]\nallow_if = []\n", 3, "allow_if is an empty array");
+    one("default = \"deny\"\n[op.connect]\nallow_if = [1]\n", 3, "allow_if lists tables of conditions, not an integer");
+    one(
+        "default = \"deny\"\n[[op.connect.allow_if]]\n[[op.connect.allow_if]]\nport = 1\n",
+        2,
+        "allow_if[0] has no conditions",
+    );
+}
+
+/// Opcodes by number, and the opcodes of Linux 6.13 to 7.0 by name.
+#[test]
+fn opcodes_by_number_and_newer_names() {
+    let p = parse_policy("default = \"allow\"\nop.60 = \"deny\"\nop.pipe = \"deny\"\nop.200 = \"deny\"\n").unwrap();
+    assert_eq!(p.rules.keys().copied().collect::<Vec<_>>(), vec![60, 62, 200]);
+    one("default = \"allow\"\nop.256 = \"deny\"\n", 2, "unknown opcode `256`");
+    one("default = \"allow\"\nop.60 = \"deny\"\nop.readv_fixed = \"deny\"\n", 3, "given twice");
 }

@@ -85,7 +85,7 @@ fn conds() -> impl Strategy<Value = Conds> {
 }
 
 fn rule() -> impl Strategy<Value = Rule> {
-    prop_oneof![1 => Just(Rule::Allow), 1 => Just(Rule::Deny), 4 => conds().prop_map(Rule::AllowIf)]
+    prop_oneof![1 => Just(Rule::Allow), 1 => Just(Rule::Deny), 3 => conds().prop_map(|c| Rule::AllowIf(vec![c])), 2 => vec(conds(), 2..4).prop_map(Rule::AllowIf)]
 }
 
 fn policy() -> impl Strategy<Value = Policy> {
@@ -104,7 +104,8 @@ fn ctx_for(p: &Policy) -> BoxedStrategy<Ctx> {
     let mut v4: Vec<u32> = vec![0x0a01_0203];
     let mut v6: Vec<u128> = vec![1];
     for r in p.rules.values() {
-        if let Rule::AllowIf(c) = r {
+        let Rule::AllowIf(groups) = r else { continue };
+        for c in groups {
             fams.extend(c.family.iter().flatten());
             fams.extend(c.sock_type.iter().flatten());
             fams.extend(c.protocol.iter().flatten());
@@ -202,7 +203,7 @@ proptest! {
     /// trampolines) agree with each other and with the meaning.
     #[test]
     fn each_rule_program_agrees(c in conds(), raw in vec(any::<u8>(), 40)) {
-        let prog = compile_rule(&Rule::AllowIf(c.clone())).expect("assembles");
+        let prog = compile_rule(&Rule::AllowIf(vec![c.clone()])).expect("assembles");
         bpf::validate(&prog.insns).unwrap();
         let mut ctx = Ctx::default();
         ctx.0.copy_from_slice(&raw);

@@ -5,13 +5,14 @@
 //!   iou-sandbox check policy.toml
 
 use iou_policy::abi::{
-    IORING_RESTRICTION_REGISTER_OP, IORING_RESTRICTION_SQE_FLAGS_ALLOWED, IORING_RESTRICTION_SQE_OP,
+    IO_URING_BPF_FILTER_DENY_REST, IORING_RESTRICTION_REGISTER_OP, IORING_RESTRICTION_SQE_FLAGS_ALLOWED,
+    IORING_RESTRICTION_SQE_OP,
 };
 use iou_policy::compile::{self, CompiledFilter};
 use iou_policy::names;
 use iou_policy::opcodes;
 use iou_policy::parse::parse_policy;
-use iou_policy::policy::{Policy, Restrict};
+use iou_policy::policy::{Action, Policy, Restrict};
 use iou_policy::sys::{self, Level};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -128,6 +129,57 @@ struct Loaded {
     filters: Vec<CompiledFilter>,
 }
 
+/// The opcode count to explain with: the running kernel's if it can be
+/// probed, else that of the newest kernel the tool knows.
+fn explain_op_last() -> (u32, &'static str) {
+    match sys::probe() {
+        Ok(s) if s.probed => (s.op_last, "the running kernel's, probed"),
+        _ => (opcodes::IORING_OP_LAST, "Linux 7.0's; the running kernel's count is probed at install"),
+    }
+}
+
+/// `text` as `# ` comment lines of at most 76 columns.
+fn comment(text: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::from("#");
+    for w in text.split_whitespace() {
+        if line.len() + 1 + w.len() > 76 && line.len() > 1 {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from("#  ");
+        }
+        line.push(' ');
+        line.push_str(w);
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
+
+/// `--explain` text for the deny filters `default = "deny"` installs
+/// besides the rules' filters, and what they guarantee.
+fn explain_default_deny(denied: &[&CompiledFilter], op_last: u32, whose: &str) -> String {
+    let names: Vec<String> = denied
+        .iter()
+        .map(|f| opcodes::opcode_name(f.opcode).map(str::to_string).unwrap_or_else(|| f.opcode.to_string()))
+        .collect();
+    let last = match denied.last() {
+        Some(f) if f.flags & IO_URING_BPF_FILTER_DENY_REST != 0 => "; the last of them carries DENY_REST",
+        _ => "",
+    };
+    comment(&format!(
+        "default = \"deny\": then a deny filter (ret #0, 1 instruction, pdu_size 0) for each of the {} opcodes \
+         without a rule below IORING_OP_LAST {op_last} ({whose}){last}: {}.",
+        denied.len(),
+        names.join(" ")
+    )) + &comment(
+        "Guarantee: a request whose opcode has no allowing rule completes with -EACCES, even when the task \
+         already has filters (an outer sandbox, a parent's policy): every filter on an opcode must allow, and an \
+         older filter cannot lift an explicit deny filter (DENY_REST alone would cover only opcodes that have no \
+         filter yet).",
+    )
+}
+
 /// `--explain` text for `[restrict]`.
 fn explain_restrict(r: &Restrict) -> String {
     let entries = r.entries();
@@ -192,7 +244,7 @@ fn load(path: &OsString) -> Result<Loaded, ()> {
 /// exec the command. Returns only on failure, with the exit status.
 fn exec(path: &OsString, loaded: Loaded, allow_empty: bool, cmd: &[OsString]) -> ExitCode {
     let shown = path.to_string_lossy();
-    let Loaded { policy, filters } = loaded;
+    let Loaded { policy, .. } = loaded;
     let fail = |status: u8, msg: &str| {
         eprintln!("iou-sandbox: {msg}");
         eprintln!("iou-sandbox: not running {:?}", cmd[0]);
@@ -223,6 +275,10 @@ fn exec(path: &OsString, loaded: Loaded, allow_empty: bool, cmd: &[OsString]) ->
             ),
         );
     }
+    let filters = match compile::compile_task(&policy, support.op_last) {
+        Ok(f) => f,
+        Err(e) => return fail(EXIT_POLICY, &format!("{shown}: {e}")),
+    };
     if let Err(e) = sys::set_no_new_privs() {
         return fail(EXIT_POLICY, &format!("prctl(PR_SET_NO_NEW_PRIVS): {e}"));
     }
@@ -278,16 +334,36 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Mode::Explain => {
-            // In registration order: restrictions, then filters.
-            let Loaded { policy, filters } = &loaded;
+            // What `iou-sandbox --policy FILE -- CMD` would install, in
+            // registration order: restrictions, then filters.
+            let Loaded { policy, .. } = &loaded;
+            let (op_last, whose) = explain_op_last();
+            let filters = match compile::compile_task(policy, op_last) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("iou-sandbox: {}: {e}", path.to_string_lossy());
+                    return ExitCode::from(EXIT_POLICY);
+                }
+            };
+            let (ruled, denied): (Vec<&CompiledFilter>, Vec<&CompiledFilter>) =
+                filters.iter().partition(|f| policy.default == Action::Allow || policy.rules.contains_key(&f.opcode));
+            let mut first = true;
             if let Some(r) = &policy.restrict {
                 print!("# {}", explain_restrict(r));
+                first = false;
             }
-            for (i, f) in filters.iter().enumerate() {
-                if i > 0 || policy.restrict.is_some() {
+            for (i, f) in ruled.iter().enumerate() {
+                if !first {
                     println!();
                 }
+                first = false;
                 print!("# {}: {}", i + 1, f.explain());
+            }
+            if !denied.is_empty() {
+                if !first {
+                    println!();
+                }
+                print!("{}", explain_default_deny(&denied, op_last, whose));
             }
             ExitCode::SUCCESS
         }
