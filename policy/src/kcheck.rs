@@ -506,6 +506,44 @@ fn gen_conds(rng: &mut Rng, op: u8) -> Conds {
     c
 }
 
+/// A group with lists long enough that direct jumps cannot span it, so
+/// the compiler falls back to the long-jump trampoline: for CONNECT, many
+/// ports and prefixes of both families; for SOCKET, long family, type and
+/// protocol lists.
+pub fn gen_long_conds(rng: &mut Rng, op: u8) -> Conds {
+    let mut c = Conds::default();
+    if op == IORING_OP_SOCKET {
+        let mut fams: Vec<u32> = vec![AF_UNIX, AF_INET, AF_INET6, 16, 17];
+        fams.extend((0..50).map(|_| 100 + rng.below(1000) as u32));
+        c.family = Some(fams);
+        c.sock_type = Some(vec![SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, 4, 6]);
+        let mut protos: Vec<u32> = vec![0, 6, 17, 58];
+        protos.extend((0..56).map(|_| 300 + rng.below(10_000) as u32));
+        c.protocol = Some(protos);
+        return c;
+    }
+    // CONNECT: 40 port ranges, 60 IPv4 prefixes, 16 IPv6 prefixes.
+    let mut ports = vec![(443, 443), (8000, 8080)];
+    ports.extend((0..38).map(|_| {
+        let lo = rng.below(60_000) as u16 + 1025;
+        (lo, lo + rng.below(20) as u16)
+    }));
+    c.port = Some(ports);
+    let mut v4: Vec<(u32, u8)> = vec![(0x7f00_0000, 8), (0x0a01_0000, 16)];
+    v4.extend((0..58).map(|_| {
+        let len = 16 + rng.below(17) as u8;
+        ((rng.next_u64() as u32) & mask4(len), len)
+    }));
+    c.ipv4 = Some(v4);
+    let mut v6: Vec<(u128, u8)> = vec![(1, 128), (0x2001_0db8u128 << 96, 32)];
+    v6.extend((0..14).map(|_| {
+        let len = 64 + rng.below(65) as u8;
+        ((((rng.next_u64() as u128) << 64) | rng.next_u64() as u128) & mask6(len), len)
+    }));
+    c.ipv6 = Some(v6);
+    c
+}
+
 /// A random policy over the opcodes the guest submits (and a few it does
 /// not, which still change what DENY_REST covers).
 pub fn gen_policy(rng: &mut Rng) -> Policy {
@@ -522,9 +560,15 @@ pub fn gen_policy(rng: &mut Rng) -> Policy {
         } else if r < 4 {
             Rule::Deny
         } else {
-            // One group mostly, sometimes an OR of two or three.
+            // One group mostly, sometimes an OR of two or three; for
+            // SOCKET and CONNECT sometimes a group too long for direct
+            // jumps (the trampoline layout).
             let n = if rng.chance(1, 4) { 2 + rng.below(2) } else { 1 };
-            Rule::AllowIf((0..n).map(|_| gen_conds(rng, op)).collect())
+            let mut g: Vec<Conds> = (0..n).map(|_| gen_conds(rng, op)).collect();
+            if (op == IORING_OP_SOCKET || op == IORING_OP_CONNECT) && rng.chance(1, 6) {
+                g.push(gen_long_conds(rng, op));
+            }
+            Rule::AllowIf(g)
         };
         rules.insert(op, rule);
     }
@@ -774,6 +818,24 @@ mod tests {
         }
         // Both verdicts are well represented.
         assert!(denied > total / 5 && denied < total * 4 / 5, "{denied}/{total}");
+    }
+
+    /// The guest's policies include groups that need the trampoline layout.
+    #[test]
+    fn generated_policies_need_the_trampoline() {
+        use crate::compile::{Layout, compile_rule_with};
+        let mut rng = Rng::new(0x10c0_ffee);
+        let mut long = 0;
+        for _ in 0..300 {
+            for rule in gen_policy(&mut rng).rules.values() {
+                if matches!(compile_rule_with(rule, Layout::Direct), Err(crate::asm::AsmError::JumpTooFar { .. })) {
+                    long += 1;
+                    let p = compile_rule_with(rule, Layout::Trampoline).unwrap();
+                    crate::bpf::validate(&p.insns).unwrap();
+                }
+            }
+        }
+        assert!(long >= 10, "only {long} rules need the trampoline");
     }
 
     #[test]

@@ -158,6 +158,70 @@ pub fn covers_all_ports(ranges: &[(u16, u16)]) -> bool {
     next > u16::MAX as u32
 }
 
+/// Inclusive ranges sorted, overlapping and adjacent ones merged.
+pub fn merge_ranges(ranges: &[(u16, u16)]) -> Vec<(u16, u16)> {
+    let mut r: Vec<(u16, u16)> = ranges.iter().copied().filter(|&(lo, hi)| lo <= hi).collect();
+    r.sort_unstable();
+    let mut out: Vec<(u16, u16)> = Vec::new();
+    for (lo, hi) in r {
+        match out.last_mut() {
+            Some(last) if lo as u32 <= last.1 as u32 + 1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+/// Prefixes of a `bits`-wide address space (host-order networks in the low
+/// `bits` bits of a u128, host bits clear): those inside another dropped,
+/// sibling pairs merged into their parent, until none is left to merge.
+/// The result covers exactly the addresses the input covers.
+pub fn merge_prefixes<T: Copy + Into<u128>>(list: &[(T, u8)], bits: u8) -> Vec<(u128, u8)> {
+    let mask = |len: u8| -> u128 {
+        if len == 0 {
+            0
+        } else {
+            let all = if bits == 128 { u128::MAX } else { (1u128 << bits) - 1 };
+            all & !all.checked_shr(len as u32).unwrap_or(0)
+        }
+    };
+    let mut v: Vec<(u128, u8)> = list.iter().map(|&(n, l)| (n.into() & mask(l), l.min(bits))).collect();
+    loop {
+        v.sort_unstable_by_key(|&(n, l)| (l, n));
+        v.dedup();
+        // Drop prefixes inside a shorter one.
+        let kept: Vec<(u128, u8)> =
+            v.iter().copied().filter(|&(n, l)| !v.iter().any(|&(m, k)| k < l && n & mask(k) == m)).collect();
+        // Merge a prefix with its sibling.
+        let mut merged = false;
+        let mut out: Vec<(u128, u8)> = Vec::new();
+        let mut used = vec![false; kept.len()];
+        for i in 0..kept.len() {
+            if used[i] {
+                continue;
+            }
+            let (n, l) = kept[i];
+            if l > 0 {
+                let bit = 1u128 << (bits - l);
+                if let Some(j) = (i + 1..kept.len()).find(|&j| !used[j] && kept[j] == (n ^ bit, l)) {
+                    used[j] = true;
+                    out.push((n & !bit, l - 1));
+                    merged = true;
+                    continue;
+                }
+            }
+            out.push((n, l));
+        }
+        let changed = merged || kept.len() != v.len();
+        v = out;
+        if !changed {
+            break;
+        }
+    }
+    v.sort_unstable();
+    v
+}
+
 /// All bits of `mask` are set in `v`.
 pub fn all_set(v: u64, mask: u64) -> bool {
     v & mask == mask
@@ -180,18 +244,114 @@ impl Conds {
         *self == Conds::default()
     }
 
+    /// The same conditions, tight: lists sorted without duplicates, port
+    /// ranges merged, prefixes inside another dropped and sibling prefixes
+    /// merged, `_clear` masks that contain another `_clear` mask dropped
+    /// (the smaller one already forbids them), `_set` masks folded into
+    /// one, socket types past `SOCK_TYPE_MASK` dropped (they can never
+    /// match), and conditions that hold for every value removed. Its
+    /// [`Conds::allows`] is that of `self` on every request.
+    pub fn normalized(&self) -> Conds {
+        fn sorted<T: Ord + Copy>(l: &[T]) -> Vec<T> {
+            let mut v = l.to_vec();
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+        /// Keep the masks no other (distinct) mask is inside of.
+        fn minimal<T: Copy + Ord + std::ops::BitAnd<Output = T> + PartialEq>(l: &[T]) -> Vec<T> {
+            let v = sorted(l);
+            v.iter().copied().filter(|&m| !v.iter().any(|&o| o != m && o & m == o)).collect()
+        }
+        fn union(l: &[u64]) -> Vec<u64> {
+            let m = l.iter().fold(0, |a, b| a | b);
+            if m == 0 { vec![] } else { vec![m] }
+        }
+        let mut c = Conds {
+            sqe_flags_clear: minimal(&self.sqe_flags_clear),
+            family: self.family.as_deref().map(sorted),
+            sock_type: self
+                .sock_type
+                .as_ref()
+                .map(|l| sorted(&l.iter().copied().filter(|&t| t <= SOCK_TYPE_MASK).collect::<Vec<_>>())),
+            protocol: self.protocol.as_deref().map(sorted),
+            flags_clear: minimal(&self.flags_clear),
+            flags_set: union(&self.flags_set),
+            mode_clear: minimal(&self.mode_clear),
+            mode_set: union(&self.mode_set),
+            resolve_clear: minimal(&self.resolve_clear),
+            resolve_set: union(&self.resolve_set),
+            port: self.port.as_deref().map(merge_ranges),
+            ipv4: self
+                .ipv4
+                .as_deref()
+                .map(|l| merge_prefixes(l, 32).into_iter().map(|(n, len)| (n as u32, len)).collect()),
+            ipv6: self.ipv6.as_deref().map(|l| merge_prefixes(l, 128)),
+        };
+        if c.port.as_deref().is_some_and(covers_all_ports) {
+            c.port = None;
+        }
+        if c.sock_type.as_ref().is_some_and(|l| l.len() == SOCK_TYPE_MASK as usize + 1) {
+            c.sock_type = None;
+        }
+        // An empty address list beside a given one admits nothing itself.
+        if c.ipv4.as_ref().is_some_and(|l| l.is_empty()) && c.ipv6.is_some() {
+            c.ipv4 = None;
+        }
+        if c.ipv6.as_ref().is_some_and(|l| l.is_empty()) && c.ipv4.is_some() {
+            c.ipv6 = None;
+        }
+        c
+    }
+
+    /// Why no request can satisfy the conditions, if none can: a list that
+    /// admits nothing, or a bit mask both required and forbidden.
+    pub fn contradiction(&self) -> Option<String> {
+        let c = self.normalized();
+        for (name, l) in [("family", &c.family), ("type", &c.sock_type), ("protocol", &c.protocol)] {
+            if l.as_ref().is_some_and(|l| l.is_empty()) {
+                return Some(format!("`{name}` admits no value"));
+            }
+        }
+        if c.port.as_ref().is_some_and(|l| l.is_empty()) {
+            return Some("`port` admits no port".into());
+        }
+        if c.sqe_flags_clear.contains(&0) {
+            return Some("`sqe_flags_clear` has an empty mask, which is always set".into());
+        }
+        for (name, clear, set) in [
+            ("flags", &c.flags_clear, &c.flags_set),
+            ("mode", &c.mode_clear, &c.mode_set),
+            ("resolve", &c.resolve_clear, &c.resolve_set),
+        ] {
+            let s = set.first().copied().unwrap_or(0);
+            if let Some(m) = clear.iter().find(|&&m| m & s == m) {
+                return Some(format!("`{name}_clear` forbids {m:#x}, which `{name}_set` requires"));
+            }
+        }
+        let v4 = c.ipv4.as_ref().is_some_and(|l| !l.is_empty());
+        let v6 = c.ipv6.as_ref().is_some_and(|l| !l.is_empty());
+        if (c.ipv4.is_some() || c.ipv6.is_some()) && !v4 && !v6 {
+            return Some("the address lists admit no address".into());
+        }
+        if (v4 || v6)
+            && let Some(f) = &c.family
+            && !f.iter().any(|&x| (x == AF_INET && v4) || (x == AF_INET6 && v6))
+        {
+            return Some("`family` lists no family the `ipv4`/`ipv6` lists admit".into());
+        }
+        None
+    }
+
     /// Do the conditions hold for every request? (Each condition that is
     /// set holds for any value: a port list covering 0-65535, socket types
-    /// covering all 16 `type & 0xf` values, `ipv4` and `ipv6` both with a
-    /// /0 prefix.)
+    /// covering all 16 `type & 0xf` values; address lists never do: they
+    /// deny other families.)
     pub fn matches_everything(&self) -> bool {
         let ports = self.port.as_ref().is_none_or(|r| covers_all_ports(r));
         let types = self.sock_type.as_ref().is_none_or(|l| (0..=SOCK_TYPE_MASK).all(|t| l.contains(&t)));
-        let addrs = match (&self.ipv4, &self.ipv6) {
-            (None, None) => true,
-            (Some(a), Some(b)) => a.iter().any(|p| p.1 == 0) && b.iter().any(|p| p.1 == 0),
-            _ => false,
-        };
+        // Address lists always deny families other than AF_INET/AF_INET6.
+        let addrs = self.ipv4.is_none() && self.ipv6.is_none();
         self.sqe_flags_clear.is_empty()
             && self.family.is_none()
             && self.protocol.is_none()

@@ -285,3 +285,103 @@ fn default_deny_holds_under_an_outer_policy() {
     // default = "allow" adds nothing.
     assert_eq!(compile_task(&outer, 65).unwrap(), compile(&outer).unwrap());
 }
+
+/// The most instructions one run can execute (programs only jump forward).
+fn longest_path(p: &[iou_policy::abi::SockFilter]) -> usize {
+    let mut best = vec![0usize; p.len() + 1];
+    for pc in (0..p.len()).rev() {
+        let i = p[pc];
+        let next = match (i.code & 7, i.code & 0xf0) {
+            (6, _) => 0,
+            (5, 0) => best[pc + 1 + i.k as usize],
+            (5, _) => best[pc + 1 + i.jt as usize].max(best[pc + 1 + i.jf as usize]),
+            _ => best[pc + 1],
+        };
+        best[pc] = 1 + next;
+    }
+    best[0]
+}
+
+/// Long lists are balanced decision trees: a run compares O(log n)
+/// entries, not every one, and the program stays O(n).
+#[test]
+fn long_lists_are_decision_trees() {
+    let fams: Vec<String> = (0..64).map(|i| (1000 + 7 * i).to_string()).collect();
+    let ports: Vec<String> = (0..64).map(|i| format!("\"{}-{}\"", 1000 + 10 * i, 1003 + 10 * i)).collect();
+    let text = format!(
+        "default = \"deny\"\n[op.socket]\nallow_if = {{ family = [{}] }}\n[op.connect]\nallow_if = {{ port = [{}] }}\n",
+        fams.join(", "),
+        ports.join(", ")
+    );
+    let (p, s) = load(&text);
+    let f = compile(&p).unwrap();
+    let sock = f.iter().find(|x| x.opcode == IORING_OP_SOCKET).unwrap();
+    let conn = f.iter().find(|x| x.opcode == IORING_OP_CONNECT).unwrap();
+    assert!(longest_path(&sock.program.insns) <= 12, "{}", sock.program.listing());
+    assert!(sock.program.insns.len() <= 64 + 20, "{}", sock.program.listing());
+    assert!(longest_path(&conn.program.insns) <= 24, "{}", conn.program.listing());
+    for i in 0..64u32 {
+        check(&p, &s, &Ctx::socket(1000 + 7 * i, 1, 0), true);
+        check(&p, &s, &Ctx::socket(1001 + 7 * i, 1, 0), false);
+        let lo = 1000 + 10 * i as u16;
+        for (port, want) in [(lo - 1, false), (lo, true), (lo + 3, true), (lo + 4, false)] {
+            check(&p, &s, &Ctx::connect(2, port, &[1, 2, 3, 4]), want);
+        }
+    }
+}
+
+/// Within a group each context word is loaded from the context once (a
+/// word read again comes from scratch memory).
+#[test]
+fn each_context_word_is_loaded_once_per_group() {
+    let (p, _) = load(
+        "default = \"deny\"\n[op.connect]\nallow_if = { family = [\"inet\", \"inet6\"], port = [\"443\", \"8000-8080\"], \
+         ipv4 = [\"10.0.0.0/8\", \"192.168.0.0/16\", \"172.16.0.0/12\"], ipv6 = [\"fd00::/8\", \"2001:db8::/32\", \"::1/128\"] }\n\
+         [op.openat]\nallow_if = { flags_clear = [\"O_CREAT\", \"O_TMPFILE\", \"O_TRUNC\"], flags_set = [\"O_CLOEXEC\"], mode_clear = [\"S_ISUID\", \"S_ISGID\"] }\n",
+    );
+    for f in compile(&p).unwrap() {
+        let mut loads = std::collections::BTreeMap::new();
+        for i in &f.program.insns {
+            if i.code == 0x20 {
+                *loads.entry(i.k).or_insert(0) += 1;
+            }
+        }
+        assert!(loads.values().all(|&n| n == 1), "{loads:?}\n{}", f.program.listing());
+    }
+}
+
+/// Duplicates, overlapping ranges and nested or sibling prefixes compile
+/// to what their tight form compiles to.
+#[test]
+fn duplicates_and_overlaps_are_merged() {
+    let (loose, _) = load(
+        "default = \"deny\"\n[op.connect]\nallow_if = { port = [\"80\", \"80\", \"81-90\", \"85-100\", \"101\"], \
+         ipv4 = [\"10.0.0.0/9\", \"10.128.0.0/9\", \"10.1.0.0/16\", \"10.0.0.0/8\"] }\n\
+         [op.socket]\nallow_if = { family = [\"inet\", \"inet\", 2, \"inet6\"], type = [\"stream\", 1] }\n\
+         [op.openat]\nallow_if = { flags_clear = [\"O_CREAT\", \"O_CREAT\", \"O_EXCL\"], flags_set = [\"O_CLOEXEC\", \"O_CLOEXEC\"] }\n",
+    );
+    let (tight, _) = load(
+        "default = \"deny\"\n[op.connect]\nallow_if = { port = [\"80-101\"], ipv4 = [\"10.0.0.0/8\"] }\n\
+         [op.socket]\nallow_if = { family = [\"inet\", \"inet6\"], type = [\"stream\"] }\n\
+         [op.openat]\nallow_if = { flags_clear = [\"O_CREAT\", \"O_EXCL\"], flags_set = [\"O_CLOEXEC\"] }\n",
+    );
+    let insns = |p: &Policy| compile(p).unwrap().into_iter().map(|f| f.program.insns).collect::<Vec<_>>();
+    assert_eq!(insns(&loose), insns(&tight));
+}
+
+/// A group that can never hold is left out; one that always holds makes
+/// the rule an allow.
+#[test]
+fn contradictions_and_tautologies() {
+    use iou_policy::policy::Conds;
+    let creat = libc::O_CREAT as u64;
+    let never = Conds { flags_clear: vec![creat], flags_set: vec![creat | libc::O_EXCL as u64], ..Conds::default() };
+    assert!(never.contradiction().unwrap().contains("forbids"));
+    let always = Conds { port: Some(vec![(0, 100), (101, 65535)]), ..Conds::default() };
+    assert!(always.matches_everything() && always.contradiction().is_none());
+    let only = Conds { port: Some(vec![(443, 443)]), ..Conds::default() };
+    let rule = |g: Vec<Conds>| iou_policy::compile::compile_rule(&iou_policy::policy::Rule::AllowIf(g)).unwrap().insns;
+    assert_eq!(rule(vec![never.clone(), only.clone()]), rule(vec![only]));
+    assert_eq!(rule(vec![never.clone()]).len(), 1, "ret 0");
+    assert_eq!(rule(vec![never, always]), vec![iou_policy::abi::SockFilter::new(6, 0, 0, 1)]);
+}
