@@ -30,8 +30,13 @@ fn check_bad_file_reports_every_error_with_line() {
     let out = bin().arg("check").arg(&p).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml:2: error: unknown opcode `raed`"), "{err}");
-    assert!(err.contains("bad.toml:5: error: op.socket.allow_if.family: unknown address family \"inet9\""), "{err}");
+    assert!(err.contains("bad.toml:2:5: error: unknown opcode `raed` (did you mean `read`?)"), "{err}");
+    assert!(
+        err.contains(
+            "bad.toml:5:24: error: op.socket.allow_if.family: unknown address family \"inet9\" (did you mean `inet`?)"
+        ),
+        "{err}"
+    );
     assert!(err.contains("2 error(s), nothing installed"), "{err}");
 }
 
@@ -137,7 +142,7 @@ fn bad_restrict_runs_nothing() {
     let marker = std::env::temp_dir().join(format!("iou-sandbox-ran-r-{}", std::process::id()));
     let out = bin().arg("--policy").arg(&p).arg("--").arg("touch").arg(&marker).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("3: error: restrict.sqe_ops: unknown opcode `bogus`"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(":3:12: error: restrict.sqe_ops: unknown opcode `bogus`"));
     assert!(!marker.exists());
 }
 
@@ -229,4 +234,44 @@ fn kernel_support_is_probed_once_with_its_own_status() {
         }
     }
     let _ = std::fs::remove_file(&marker);
+}
+
+/// `check` as a linter: errors and warnings in file order, each with line
+/// and column, typos answered with the nearest name, duplicate keys named;
+/// warnings alone do not fail the check.
+#[test]
+fn check_lints() {
+    let p = tmp(
+        "lint.toml",
+        "default = \"deny\"\nop.read = \"deny\"\n[op.socket]\nallow_if = { famliy = [\"inet\"] }\n\
+         [op.connect]\nallow_if = { port = [\"443\", \"400-500\"] }\n",
+    );
+    let out = bin().arg("check").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[0].ends_with(
+            "lint.toml:2:4: warning: op.read = \"deny\" is what `default = \"deny\"` gives: the rule does nothing"
+        ),
+        "{err}"
+    );
+    assert!(
+        lines[1].contains("lint.toml:4:14: error: op.socket: unknown condition `famliy` (did you mean `family`?)"),
+        "{err}"
+    );
+    assert!(lines[2].ends_with("lint.toml:6:29: warning: op.connect.allow_if.port: 400-500 overlaps 443"), "{err}");
+    assert!(lines[3].ends_with("1 error(s), 2 warning(s), nothing installed"), "{err}");
+
+    let p = tmp("warn-only.toml", "default = \"allow\"\nop.write = \"allow\"\nop.socket = \"deny\"\n");
+    let out = bin().arg("check").arg(&p).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warn-only.toml:2:4: warning: op.write = \"allow\""));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 2 filter(s), 2 instruction(s), 1 warning(s)"));
+
+    let p = tmp("dup-key.toml", "default = \"deny\"\n[op.read]\naction = \"allow\"\n[op.read]\naction = \"deny\"\n");
+    let out = bin().arg("check").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("dup-key.toml:4:5: error: duplicate key `read` (`[op.read]`)"), "{err}");
 }

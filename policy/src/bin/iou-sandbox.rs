@@ -11,7 +11,7 @@ use iou_policy::abi::{
 use iou_policy::compile::{self, CompiledFilter};
 use iou_policy::names;
 use iou_policy::opcodes;
-use iou_policy::parse::parse_policy;
+use iou_policy::parse::{PolicyError, check_policy};
 use iou_policy::policy::{Action, Policy, Restrict};
 use iou_policy::sys::{self, Level};
 use std::ffi::OsString;
@@ -29,7 +29,9 @@ usage:
         print the generated cBPF filters with a comment per instruction
         (and the task restrictions)
   iou-sandbox check FILE
-        validate a policy file and report every error with its line number
+        lint a policy file: every error and warning (rules that do nothing,
+        overlapping entries) as FILE:LINE:COLUMN, with the nearest valid
+        name for a typo
   iou-sandbox --version | --help
 
 exit status:
@@ -127,6 +129,8 @@ fn parse_args(args: Vec<OsString>) -> Result<Parsed, String> {
 struct Loaded {
     policy: Policy,
     filters: Vec<CompiledFilter>,
+    /// Warnings printed (`check` only).
+    warnings: usize,
 }
 
 /// The opcode count to explain with: the running kernel's if it can be
@@ -212,7 +216,7 @@ fn explain_restrict(r: &Restrict) -> String {
 
 /// Read, parse, compile and validate. Errors are printed; nothing is
 /// installed unless this succeeds for the whole policy.
-fn load(path: &OsString) -> Result<Loaded, ()> {
+fn load(path: &OsString, show_warnings: bool) -> Result<Loaded, ()> {
     let shown = path.to_string_lossy();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -221,18 +225,25 @@ fn load(path: &OsString) -> Result<Loaded, ()> {
             return Err(());
         }
     };
-    let policy = match parse_policy(&text) {
+    let checked = check_policy(&text);
+    let warnings = if show_warnings { checked.warnings } else { Vec::new() };
+    let errors = checked.result.as_ref().err().cloned().unwrap_or_default();
+    let mut all: Vec<(&PolicyError, &str)> =
+        errors.iter().map(|e| (e, "error")).chain(warnings.iter().map(|w| (w, "warning"))).collect();
+    all.sort_by_key(|(e, _)| (e.line, e.col));
+    for (e, kind) in all {
+        eprintln!("{shown}:{}:{}: {kind}: {}", e.line, e.col, e.msg);
+    }
+    let policy = match checked.result {
         Ok(p) => p,
         Err(errs) => {
-            for e in &errs {
-                eprintln!("{shown}:{}: error: {}", e.line, e.msg);
-            }
-            eprintln!("iou-sandbox: {shown}: {} error(s), nothing installed", errs.len());
+            let w = if warnings.is_empty() { String::new() } else { format!(", {} warning(s)", warnings.len()) };
+            eprintln!("iou-sandbox: {shown}: {} error(s){w}, nothing installed", errs.len());
             return Err(());
         }
     };
     match compile::compile(&policy) {
-        Ok(filters) => Ok(Loaded { policy, filters }),
+        Ok(filters) => Ok(Loaded { policy, filters, warnings: warnings.len() }),
         Err(e) => {
             eprintln!("iou-sandbox: {shown}: {e}");
             Err(())
@@ -315,12 +326,12 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let Ok(loaded) = load(&path) else {
+    let Ok(loaded) = load(&path, matches!(mode, Mode::Check)) else {
         return ExitCode::from(EXIT_POLICY);
     };
     match mode {
         Mode::Check => {
-            let Loaded { policy, filters } = &loaded;
+            let Loaded { policy, filters, warnings } = &loaded;
             let n: usize = filters.iter().map(|f| f.program.insns.len()).sum();
             let r = match &policy.restrict {
                 Some(r) => format!(", {} task restriction(s)", r.entries().len()),
@@ -330,7 +341,8 @@ fn main() -> ExitCode {
             if policy.allows_everything() {
                 eprintln!("{shown}: warning: the policy allows every request (running under it needs --allow-empty)");
             }
-            println!("{shown}: ok: {} filter(s), {n} instruction(s){r}", filters.len());
+            let w = if *warnings > 0 { format!(", {warnings} warning(s)") } else { String::new() };
+            println!("{shown}: ok: {} filter(s), {n} instruction(s){r}{w}", filters.len());
             ExitCode::SUCCESS
         }
         Mode::Explain => {
