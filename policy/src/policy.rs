@@ -144,6 +144,14 @@ impl Restrict {
     }
 }
 
+/// A mask by its names, with its value: `O_CREAT (0x40)`.
+fn named(table: &[(&'static str, u64)], m: u64) -> String {
+    match crate::names::mask_name(table, m) {
+        Some(n) => format!("{n} ({m:#x})"),
+        None => format!("{m:#x}"),
+    }
+}
+
 /// Do the inclusive ranges cover every port?
 pub fn covers_all_ports(ranges: &[(u16, u16)]) -> bool {
     let mut r = ranges.to_vec();
@@ -377,6 +385,70 @@ impl Conds {
         !c.is_empty()
     }
 
+    /// The first condition the request fails, described (`None`: every
+    /// condition holds). Agrees with [`Conds::allows`].
+    pub fn why_not(&self, ctx: &Ctx) -> Option<String> {
+        let sqe = ctx.sqe_flags();
+        if let Some(m) = self.sqe_flags_clear.iter().find(|&&m| all_set(sqe as u64, m as u64)) {
+            return Some(format!(
+                "sqe_flags_clear: {} is set (sqe_flags {sqe:#x})",
+                named(crate::names::SQE_FLAGS, *m as u64)
+            ));
+        }
+        let family = ctx.u32_at(ctx_off::SOCKET_FAMILY);
+        let lists = [
+            ("family", &self.family, family),
+            ("type", &self.sock_type, ctx.u32_at(ctx_off::SOCKET_TYPE) & SOCK_TYPE_MASK),
+            ("protocol", &self.protocol, ctx.u32_at(ctx_off::SOCKET_PROTOCOL)),
+        ];
+        for (name, l, v) in lists {
+            if let Some(l) = l
+                && !l.contains(&v)
+            {
+                return Some(format!("{name}: {v} is not listed"));
+            }
+        }
+        for (name, v, clear, set, table) in [
+            ("flags", ctx.u64_at(ctx_off::OPEN_FLAGS), &self.flags_clear, &self.flags_set, crate::names::OPEN_FLAGS),
+            ("mode", ctx.u64_at(ctx_off::OPEN_MODE), &self.mode_clear, &self.mode_set, crate::names::MODE_BITS),
+            (
+                "resolve",
+                ctx.u64_at(ctx_off::OPEN_RESOLVE),
+                &self.resolve_clear,
+                &self.resolve_set,
+                crate::names::RESOLVE_BITS,
+            ),
+        ] {
+            if let Some(&m) = clear.iter().find(|&&m| all_set(v, m)) {
+                return Some(format!("{name}_clear: {} is set ({name} {v:#x})", named(table, m)));
+            }
+            if let Some(&m) = set.iter().find(|&&m| !all_set(v, m)) {
+                return Some(format!("{name}_set: {} is not set ({name} {v:#x})", named(table, m)));
+            }
+        }
+        if let Some(ranges) = &self.port {
+            let p = ctx.connect_port();
+            if !ranges.iter().any(|&(lo, hi)| lo <= p && p <= hi) {
+                return Some(format!("port: {p} is in no listed range"));
+            }
+        }
+        if (self.ipv4.is_some() || self.ipv6.is_some()) && !self.allows_addr(ctx) {
+            let a = ctx.connect_addr();
+            let shown = match family {
+                AF_INET => std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]).to_string(),
+                AF_INET6 => std::net::Ipv6Addr::from(a).to_string(),
+                f => format!("family {f}"),
+            };
+            return Some(format!("ipv4/ipv6: {shown} is in no listed prefix"));
+        }
+        None
+    }
+
+    fn allows_addr(&self, ctx: &Ctx) -> bool {
+        let only = Conds { ipv4: self.ipv4.clone(), ipv6: self.ipv6.clone(), ..Conds::default() };
+        only.allows(ctx)
+    }
+
     /// The direct meaning: does a request with this context satisfy all
     /// conditions?
     pub fn allows(&self, ctx: &Ctx) -> bool {
@@ -438,7 +510,68 @@ impl Conds {
     }
 }
 
+/// What decided a request, by [`Policy::decide`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub allowed: bool,
+    /// The rule that decided (`op.connect.allow_if[1]`, `default`, ...)
+    /// and why.
+    pub rule: String,
+    pub why: String,
+}
+
 impl Policy {
+    /// The meaning of the policy for one request, with the rule that
+    /// decided it: the filters' verdict, then the classic restrictions'.
+    /// `allowed` is [`Policy::allows`] and, with a `[restrict]` table,
+    /// [`Restrict::allows_sqe`] of the same request.
+    pub fn decide(&self, ctx: &Ctx) -> Verdict {
+        let op = ctx.opcode();
+        let name = crate::opcodes::opcode_name(op).map_or_else(|| op.to_string(), str::to_string);
+        let v = |allowed, rule: String, why: &str| Verdict { allowed, rule, why: why.to_string() };
+        let filters = match self.rules.get(&op) {
+            None => v(
+                self.default == Action::Allow,
+                "default".into(),
+                &format!(
+                    "no rule for {name}: default = \"{}\"",
+                    if self.default == Action::Allow { "allow" } else { "deny" }
+                ),
+            ),
+            Some(Rule::Allow) => v(true, format!("op.{name}"), "action = \"allow\""),
+            Some(Rule::Deny) => v(false, format!("op.{name}"), "action = \"deny\""),
+            Some(Rule::AllowIf(g)) => match g.iter().position(|c| c.allows(ctx)) {
+                Some(i) => {
+                    let at = if g.len() > 1 { format!("[{i}]") } else { String::new() };
+                    v(true, format!("op.{name}.allow_if{at}"), "every condition holds")
+                }
+                None => {
+                    let why: Vec<String> = g
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| {
+                            let w = c.why_not(ctx).unwrap_or_default();
+                            if g.len() > 1 { format!("allow_if[{i}]: {w}") } else { w }
+                        })
+                        .collect();
+                    v(false, format!("op.{name}.allow_if"), &why.join("; "))
+                }
+            },
+        };
+        if let Some(r) = &self.restrict
+            && filters.allowed
+            && !r.allows_sqe(op, ctx.sqe_flags())
+        {
+            let why = if r.sqe_ops.contains(&op) {
+                format!("sqe_flags {:#x} are not within the allowed/required flags", ctx.sqe_flags())
+            } else {
+                format!("sqe_ops does not list {name}")
+            };
+            return v(false, "restrict".into(), &why);
+        }
+        filters
+    }
+
     /// Does the policy allow every request, so that installing it would
     /// change nothing (`default = "allow"`, no `[restrict]`, and every
     /// rule allows everything)?

@@ -275,3 +275,77 @@ fn check_lints() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("dup-key.toml:4:5: error: duplicate key `read` (`[op.read]`)"), "{err}");
 }
+
+/// `test`: one described request on the oracle, with verdict, deciding
+/// rule and an exit status per verdict.
+#[test]
+fn test_evaluates_a_request() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/policy.toml");
+    let run = |args: &[&str]| {
+        let out = bin().arg("test").arg(example).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, _) = run(&["--op", "connect", "--addr", "10.1.2.3:443"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("request: IORING_OP_CONNECT (16): family AF_INET (2), port 443, address 10.1.2.3"), "{out}");
+    assert!(out.contains("verdict: allow\ndecided by: op.connect.allow_if[0]: every condition holds"), "{out}");
+    let (code, out, _) = run(&["--op", "connect", "--addr", "[::1]:8443"]);
+    assert_eq!(code, Some(4), "{out}");
+    assert!(out.contains("verdict: deny (-EACCES)"), "{out}");
+    assert!(
+        out.contains("allow_if[0]: port: 8443 is in no listed range; allow_if[1]: port: 8443 is in no listed range"),
+        "{out}"
+    );
+    let (code, out, _) = run(&["--op", "openat", "--flags", "O_CREAT"]);
+    assert_eq!(code, Some(4), "{out}");
+    assert!(out.contains("(IOSQE_ASYNC added"), "{out}");
+    assert!(
+        out.contains(&format!("decided by: op.openat.allow_if: flags_clear: O_CREAT ({:#x}) is set", libc::O_CREAT)),
+        "{out}"
+    );
+    let (code, out, _) = run(&["--op", "openat", "--flags=O_RDONLY,O_CLOEXEC"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out, _) = run(&["--op", "fsync"]);
+    assert_eq!(code, Some(4), "{out}");
+    assert!(out.contains("decided by: default: no rule for fsync: default = \"deny\""), "{out}");
+    let (code, _, err) = run(&["--op", "conect"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unknown opcode `conect` (did you mean `connect`?)"), "{err}");
+    let (code, _, err) = run(&["--op", "read", "--addr", "1.2.3.4:5"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--addr does not apply to IORING_OP_READ (22)"), "{err}");
+    // Classic restrictions decide too.
+    let p = tmp("test-restrict.toml", "default = \"allow\"\nop.socket = \"deny\"\n[restrict]\nsqe_ops = [\"read\"]\n");
+    let out = bin().arg("test").arg(&p).args(["--op", "write"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("decided by: restrict: sqe_ops does not list write"));
+}
+
+/// `--explain --json`: one JSON object with what would be installed.
+#[test]
+fn explain_json() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/policy.toml");
+    let out = bin().args(["--policy", example, "--explain", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["default"], "deny");
+    assert_eq!(v["restrictions"], serde_json::Value::Null);
+    let filters = v["filters"].as_array().unwrap();
+    assert_eq!(filters.len(), 10);
+    let connect = filters.iter().find(|f| f["name"] == "connect").unwrap();
+    assert_eq!(connect["opcode"], 16);
+    assert_eq!(connect["pdu_size"], 24);
+    let insns = connect["insns"].as_array().unwrap();
+    assert_eq!(insns.last().unwrap()["text"], "ret #0x0");
+    assert!(insns.iter().any(|i| i["comment"].as_str().unwrap().contains("port")));
+    let op_last = v["op_last"].as_u64().unwrap();
+    let deny = v["deny_filters"].as_array().unwrap();
+    assert_eq!(deny.len() as u64, op_last - 10);
+    assert!(v["guarantee"].as_str().unwrap().contains("-EACCES"));
+    let out = bin().args(["--policy", example, "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

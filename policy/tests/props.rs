@@ -263,6 +263,14 @@ proptest! {
         set.add_all(&filters);
         for c in &reqs {
             prop_assert_eq!(set.allows(c), p.allows(c), "policy {:?} ctx {:?}", p, c);
+            // `iou-sandbox test`'s explanation gives the same verdict, and
+            // names a failing condition exactly when a group fails.
+            prop_assert_eq!(p.decide(c).allowed, p.allows(c));
+            if let Some(Rule::AllowIf(g)) = p.rules.get(&c.opcode()) {
+                for group in g {
+                    prop_assert_eq!(group.why_not(c).is_none(), group.allows(c), "{:?} {:?}", group, c);
+                }
+            }
         }
     }
 

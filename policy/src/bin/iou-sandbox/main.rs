@@ -8,7 +8,7 @@ use iou_policy::abi::{
     IO_URING_BPF_FILTER_DENY_REST, IORING_RESTRICTION_REGISTER_OP, IORING_RESTRICTION_SQE_FLAGS_ALLOWED,
     IORING_RESTRICTION_SQE_OP,
 };
-use iou_policy::compile::{self, CompiledFilter};
+use iou_policy::compile::{self, CompiledFilter, FilterSet};
 use iou_policy::names;
 use iou_policy::opcodes;
 use iou_policy::parse::{PolicyError, check_policy};
@@ -25,9 +25,14 @@ usage:
         task restrictions, install its io_uring filters on this task (fd -1),
         then exec COMMAND; every io_uring ring it creates is filtered.
         A policy that allows everything is refused unless --allow-empty.
-  iou-sandbox --policy FILE --explain
+  iou-sandbox --policy FILE --explain [--json]
         print the generated cBPF filters with a comment per instruction
-        (and the task restrictions)
+        (and the task restrictions); --json: the same as one JSON object
+  iou-sandbox test FILE --op NAME [--addr ADDR[:PORT]] [--family F] [--port P]
+        [--type T] [--protocol P] [--flags F,..] [--mode M,..] [--resolve R,..]
+        [--sqe-flags F,..]
+        evaluate one request, as the kernel's filter context would hold it, on
+        the oracle; print the verdict and the rule that decided it
   iou-sandbox check FILE
         lint a policy file: every error and warning (rules that do nothing,
         overlapping entries) as FILE:LINE:COLUMN, with the nearest valid
@@ -35,11 +40,13 @@ usage:
   iou-sandbox --version | --help
 
 exit status:
-  0    check/explain succeeded (COMMAND's own status once it runs)
+  0    check/explain succeeded, test: the request is allowed (COMMAND's own
+       status once it runs)
   1    the policy has errors, is refused, or registering it failed:
        nothing was run
   2    usage error
   3    this kernel has no io_uring BPF filtering: nothing was run
+  4    test: the request is denied
   127  COMMAND could not be executed
 ";
 
@@ -47,12 +54,133 @@ exit status:
 const EXIT_POLICY: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_NO_SUPPORT: u8 = 3;
+const EXIT_DENIED: u8 = 4;
 const EXIT_EXEC: u8 = 127;
+
+/// `test`: the request on the oracle (the filters iou-sandbox would
+/// install, run by the reference evaluator, and the classic restrictions),
+/// checked against the policy's meaning, with the rule that decided.
+fn test(path: &OsString, loaded: &Loaded, req: &request::Request) -> ExitCode {
+    let (ctx, notes) = match req.ctx() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("iou-sandbox: {e} (see --help)");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let policy = &loaded.policy;
+    let filters = match compile::compile_task(policy, opcodes::IORING_OP_LAST) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("iou-sandbox: {}: {e}", path.to_string_lossy());
+            return ExitCode::from(EXIT_POLICY);
+        }
+    };
+    let mut set = FilterSet::new();
+    set.add_all(&filters);
+    let by_filters = set.allows(&ctx);
+    let by_restrict = policy.restrict.as_ref().is_none_or(|r| r.allows_sqe(ctx.opcode(), ctx.sqe_flags()));
+    let v = policy.decide(&ctx);
+    println!("request: {}", request::describe(&ctx));
+    for n in notes {
+        println!("  ({n})");
+    }
+    println!("verdict: {}", if v.allowed { "allow" } else { "deny (-EACCES)" });
+    println!("decided by: {}: {}", v.rule, v.why);
+    if v.allowed != (by_filters && by_restrict) {
+        eprintln!("iou-sandbox: internal error: the compiled filters disagree with the policy's meaning");
+        return ExitCode::from(EXIT_POLICY);
+    }
+    if v.allowed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DENIED) }
+}
+
+/// A JSON string.
+fn js(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn filter_json(f: &CompiledFilter) -> String {
+    let insns: Vec<String> = f
+        .program
+        .insns
+        .iter()
+        .enumerate()
+        .map(|(pc, i)| {
+            format!(
+                "{{\"code\":{},\"jt\":{},\"jf\":{},\"k\":{},\"text\":{},\"comment\":{}}}",
+                i.code,
+                i.jt,
+                i.jf,
+                i.k,
+                js(&iou_policy::bpf::disasm(pc, i)),
+                js(f.program.comments.get(pc).map_or("", String::as_str))
+            )
+        })
+        .collect();
+    format!(
+        "{{\"opcode\":{},\"name\":{},\"flags\":{},\"deny_rest\":{},\"pdu_size\":{},\"insns\":[{}]}}",
+        f.opcode,
+        js(opcodes::opcode_name(f.opcode).unwrap_or("")),
+        f.flags,
+        f.flags & IO_URING_BPF_FILTER_DENY_REST != 0,
+        f.pdu_size,
+        insns.join(",")
+    )
+}
+
+/// `--explain --json`: what would be installed, in registration order.
+fn explain_json(
+    path: &str,
+    policy: &Policy,
+    ruled: &[&CompiledFilter],
+    denied: &[&CompiledFilter],
+    op_last: u32,
+    whose: &str,
+) -> String {
+    let restrictions = match &policy.restrict {
+        None => "null".to_string(),
+        Some(r) => {
+            let e: Vec<String> =
+                r.entries().iter().map(|e| format!("{{\"opcode\":{},\"arg\":{}}}", e.opcode, e.arg)).collect();
+            format!("[{}]", e.join(","))
+        }
+    };
+    let filters: Vec<String> = ruled.iter().map(|f| filter_json(f)).collect();
+    let deny: Vec<String> = denied.iter().map(|f| f.opcode.to_string()).collect();
+    let guarantee = if policy.default == Action::Deny {
+        js("a request whose opcode has no allowing rule completes with -EACCES, even when the task already has \
+            filters: every opcode without a rule below op_last gets an explicit deny filter")
+    } else {
+        "null".into()
+    };
+    format!(
+        "{{\"policy\":{},\"default\":{},\"op_last\":{op_last},\"op_last_source\":{},\"restrictions\":{restrictions},\
+         \"filters\":[{}],\"deny_filters\":[{}],\"guarantee\":{guarantee}}}",
+        js(path),
+        js(if policy.default == Action::Allow { "allow" } else { "deny" }),
+        js(whose),
+        filters.join(","),
+        deny.join(",")
+    )
+}
+
+mod request;
 
 enum Mode {
     Exec(Vec<OsString>),
-    Explain,
+    Explain { json: bool },
     Check,
+    Test(Box<request::Request>),
 }
 
 struct Args {
@@ -72,6 +200,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Parsed, String> {
     let mut it = args.into_iter();
     let mut policy: Option<OsString> = None;
     let mut explain = false;
+    let mut json = false;
     let mut allow_empty = false;
     let mut rest: Vec<OsString> = Vec::new();
     let first = it.next();
@@ -83,6 +212,24 @@ fn parse_args(args: Vec<OsString>) -> Result<Parsed, String> {
             return Err(format!("check: unexpected argument {:?}", extra));
         }
         return Ok(Parsed::Run(Args { mode: Mode::Check, policy: file, allow_empty: false }));
+    }
+    if let Some(f) = &first
+        && f == "test"
+    {
+        let file = it.next().ok_or("test: missing policy file")?;
+        let mut req = request::Request::default();
+        while let Some(a) = it.next() {
+            let name = a.to_string_lossy().into_owned();
+            let (name, inline) = match name.split_once('=') {
+                Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+                _ => (name, None),
+            };
+            let value = inline.or_else(|| it.next().map(|v| v.to_string_lossy().into_owned()));
+            if !req.option(&name, value)? {
+                return Err(format!("test: unknown option {name}"));
+            }
+        }
+        return Ok(Parsed::Run(Args { mode: Mode::Test(Box::new(req)), policy: file, allow_empty: false }));
     }
     let mut set_policy = |p: OsString| {
         if policy.replace(p).is_some() {
@@ -96,6 +243,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Parsed, String> {
             Some("--policy") | Some("-p") => set_policy(it.next().ok_or("--policy needs a file")?)?,
             Some(s) if s.starts_with("--policy=") => set_policy(OsString::from(&s[9..]))?,
             Some("--explain") => explain = true,
+            Some("--json") => json = true,
             Some("--allow-empty") => allow_empty = true,
             Some("--help") | Some("-h") => return Ok(Parsed::Help),
             Some("--version") | Some("-V") => return Ok(Parsed::Version),
@@ -117,7 +265,10 @@ fn parse_args(args: Vec<OsString>) -> Result<Parsed, String> {
         if !rest.is_empty() {
             return Err("--explain takes no command".into());
         }
-        return Ok(Parsed::Run(Args { mode: Mode::Explain, policy, allow_empty }));
+        return Ok(Parsed::Run(Args { mode: Mode::Explain { json }, policy, allow_empty }));
+    }
+    if json {
+        return Err("--json goes with --explain".into());
     }
     if rest.is_empty() {
         return Err("missing command to run".into());
@@ -345,7 +496,8 @@ fn main() -> ExitCode {
             println!("{shown}: ok: {} filter(s), {n} instruction(s){r}{w}", filters.len());
             ExitCode::SUCCESS
         }
-        Mode::Explain => {
+        Mode::Test(req) => test(&path, &loaded, &req),
+        Mode::Explain { json } => {
             // What `iou-sandbox --policy FILE -- CMD` would install, in
             // registration order: restrictions, then filters.
             let Loaded { policy, .. } = &loaded;
@@ -359,6 +511,10 @@ fn main() -> ExitCode {
             };
             let (ruled, denied): (Vec<&CompiledFilter>, Vec<&CompiledFilter>) =
                 filters.iter().partition(|f| policy.default == Action::Allow || policy.rules.contains_key(&f.opcode));
+            if json {
+                println!("{}", explain_json(&path.to_string_lossy(), policy, &ruled, &denied, op_last, whose));
+                return ExitCode::SUCCESS;
+            }
             let mut first = true;
             if let Some(r) = &policy.restrict {
                 print!("# {}", explain_restrict(r));
