@@ -349,3 +349,23 @@ fn explain_json() {
     let out = bin().args(["--policy", example, "--json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The README shows `check` on a bad file: that output is the tool's.
+#[test]
+fn readme_lint_output_is_real() {
+    let readme = include_str!("../README.md");
+    let cmd = "    $ iou-sandbox check bad-policy.toml\n";
+    let at = readme.find(cmd).expect("the README shows check on a bad file") + cmd.len();
+    let shown: Vec<&str> = readme[at..].lines().take_while(|l| l.starts_with("    ")).map(|l| &l[4..]).collect();
+    let file_at = readme.find("for this file (exit status 1):\n\n```\n").unwrap();
+    let body = &readme[file_at..];
+    let body = &body[body.find("```\n").unwrap() + 4..];
+    let body = &body[..body.find("```").unwrap()];
+    let dir = std::env::temp_dir().join(format!("iou-sandbox-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("bad-policy.toml"), body).unwrap();
+    let out = bin().current_dir(&dir).args(["check", "bad-policy.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let got = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(got.lines().collect::<Vec<_>>(), shown);
+}

@@ -174,7 +174,9 @@ fn readme_example_parses() {
     let p = parse_policy(&readme[start..end]).unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(p.rules.get(&23), Some(&Rule::Allow));
     assert_eq!(p.rules.get(&22), Some(&Rule::Allow));
-    assert_eq!(p.rules.len(), 4);
+    assert_eq!(p.rules.get(&61), Some(&Rule::Allow));
+    assert!(matches!(p.rules.get(&16), Some(Rule::AllowIf(g)) if g.len() == 2));
+    assert_eq!(p.rules.len(), 6);
 }
 
 #[test]
