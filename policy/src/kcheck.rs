@@ -506,10 +506,10 @@ fn gen_conds(rng: &mut Rng, op: u8) -> Conds {
     c
 }
 
-/// A group with lists long enough that direct jumps cannot span it, so
-/// the compiler falls back to the long-jump trampoline: for CONNECT, many
-/// ports and prefixes of both families; for SOCKET, long family, type and
-/// protocol lists.
+/// A group with long lists: for CONNECT, many ports and prefixes of both
+/// families, too long for direct jumps, so the compiler falls back to the
+/// long-jump trampoline; for SOCKET, long family, type and protocol lists
+/// (decision trees that still fit direct jumps).
 pub fn gen_long_conds(rng: &mut Rng, op: u8) -> Conds {
     let mut c = Conds::default();
     if op == IORING_OP_SOCKET {
@@ -542,6 +542,17 @@ pub fn gen_long_conds(rng: &mut Rng, op: u8) -> Conds {
     }));
     c.ipv6 = Some(v6);
     c
+}
+
+/// A policy whose SOCKET and CONNECT rules are OR groups with one long
+/// group each (see [`gen_long_conds`]): the guest's fixed case for the
+/// trampoline and the decision trees.
+pub fn long_policy(rng: &mut Rng) -> Policy {
+    let mut rules = BTreeMap::new();
+    for op in [IORING_OP_SOCKET, IORING_OP_CONNECT] {
+        rules.insert(op, Rule::AllowIf(vec![gen_conds(rng, op), gen_long_conds(rng, op)]));
+    }
+    Policy { default: Action::Allow, rules, restrict: None }
 }
 
 /// A random policy over the opcodes the guest submits (and a few it does
@@ -818,6 +829,26 @@ mod tests {
         }
         // Both verdicts are well represented.
         assert!(denied > total / 5 && denied < total * 4 / 5, "{denied}/{total}");
+    }
+
+    /// The guest's fixed trampoline case: its CONNECT rule needs the
+    /// trampoline (its SOCKET rule is long decision trees), and the oracle agrees with the meaning on the requests it makes.
+    #[test]
+    fn long_policy_needs_the_trampoline() {
+        use crate::compile::{Layout, compile_rule_with};
+        let mut rng = Rng::new(7);
+        let p = long_policy(&mut rng);
+        let connect = &p.rules[&IORING_OP_CONNECT];
+        assert!(matches!(compile_rule_with(connect, Layout::Direct), Err(crate::asm::AsmError::JumpTooFar { .. })));
+        let stack = vec![(p.clone(), compile(&p).unwrap())];
+        let set = stack_set(&stack);
+        let (mut allowed, mut denied) = (0, 0);
+        for (j, r) in gen_requests(&mut rng, &[&p], 400).iter().enumerate() {
+            let c = r.ctx(j as u64);
+            assert_eq!(set.allows(&c), p.allows(&c), "{}", r.describe());
+            if p.allows(&c) { allowed += 1 } else { denied += 1 }
+        }
+        assert!(allowed > 20 && denied > 20, "{allowed} allowed, {denied} denied");
     }
 
     /// The guest's policies include groups that need the trampoline layout.
