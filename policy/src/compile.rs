@@ -716,8 +716,9 @@ pub fn compile(policy: &Policy) -> Result<Vec<CompiledFilter>, CompileError> {
 
 /// The filters `iou-sandbox` installs on a task whose kernel knows the
 /// opcodes below `op_last`: those of [`compile`], and with `default =
-/// "deny"` one deny filter (`ret #0`) for every other opcode below
-/// `op_last`, the last filter carrying IO_URING_BPF_FILTER_DENY_REST.
+/// "deny"` then one deny filter (`ret #0`) for every other opcode below
+/// `op_last`, in opcode order (the rules' last filter carries
+/// IO_URING_BPF_FILTER_DENY_REST, as in [`compile`]).
 ///
 /// DENY_REST alone marks only opcodes that have no filter yet in the
 /// task's set: under an outer sandbox, or a parent that already installed
@@ -731,12 +732,9 @@ pub fn compile_task(policy: &Policy, op_last: u32) -> Result<Vec<CompiledFilter>
     let mut out = compile(policy)?;
     if policy.default == Action::Deny {
         let deny = compile_rule(&Rule::Deny).map_err(|err| CompileError::Asm { opcode: IORING_OP_NOP, err })?;
-        let mut rest_flag = 0;
-        // The DENY_REST flag moves to the very last filter.
-        for f in &mut out {
-            rest_flag |= f.flags & IO_URING_BPF_FILTER_DENY_REST;
-            f.flags &= !IO_URING_BPF_FILTER_DENY_REST;
-        }
+        // The rules' last filter keeps DENY_REST: the deny filters after
+        // it then only add to deny entries, and a kernel that knows fewer
+        // opcodes than assumed can stop taking them at its first EINVAL.
         // compile() gives a policy without rules a deny filter for NOP.
         let have: Vec<u8> = out.iter().map(|f| f.opcode).collect();
         for op in 0..op_last.min(256) {
@@ -744,9 +742,6 @@ pub fn compile_task(policy: &Policy, op_last: u32) -> Result<Vec<CompiledFilter>
             if !have.contains(&op) {
                 out.push(CompiledFilter { opcode: op, flags: 0, pdu_size: 0, program: deny.clone() });
             }
-        }
-        if let Some(last) = out.last_mut() {
-            last.flags |= rest_flag;
         }
     }
     Ok(out)

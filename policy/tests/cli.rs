@@ -67,7 +67,8 @@ fn explain_prints_commented_filters() {
     assert!(s.contains("filter for IORING_OP_CONNECT (16), pdu_size 24"), "{s}");
     // Comments wrap: join their continuation lines.
     let joined = s.replace("\n#   ", " ");
-    assert!(joined.contains("the last of them carries DENY_REST"), "{s}");
+    assert!(s.contains("flags DENY_REST"), "{s}");
+    assert!(joined.contains("after the filter with DENY_REST"), "{s}");
     assert!(joined.contains("# Guarantee: a request whose opcode has no allowing rule completes with -EACCES"), "{s}");
     assert!(s.contains("ld [16]") && s.contains("; load family"), "{s}");
 }

@@ -275,8 +275,10 @@ fn default_deny_holds_under_an_outer_policy() {
     for op_last in [58u32, 65] {
         let f = compile_task(&inner, op_last).unwrap();
         assert_eq!(f.len(), op_last as usize, "one filter per opcode");
+        // DENY_REST stays on the rules' last filter, before the deny filters.
         assert_eq!(f.iter().filter(|x| x.flags & IO_URING_BPF_FILTER_DENY_REST != 0).count(), 1);
-        assert_ne!(f.last().unwrap().flags & IO_URING_BPF_FILTER_DENY_REST, 0);
+        assert_ne!(f[0].flags & IO_URING_BPF_FILTER_DENY_REST, 0);
+        assert!(f[1..].iter().all(|x| x.program.insns == [iou_policy::abi::SockFilter::new(6, 0, 0, 0)]));
         let s = stacked(&f);
         for op in 0..op_last as u8 {
             assert_eq!(s.allows(&Ctx::new(op)), op == 0, "opcode {op}");
