@@ -34,10 +34,19 @@ if ! python3 "$TOP/tests/summarize/test_summarize.py" 2>&1; then
 	rc=1
 fi
 
-# The policy tool (policy/): its cargo tests, oracle and compiler included.
+# The policy tool (policy/): its cargo tests, oracle and compiler included,
+# then clippy with warnings as errors, on every target and on the library
+# without the oracle feature (what a runtime embeds). Both report in the
+# policy section: a failure is a "FAILED: name" line, a failed suite.
 echo "== policy"
 if ! (cd "$TOP/policy" && cargo test --locked --quiet 2>&1); then
 	echo "FAILED: policy"
+	rc=1
+fi
+if ! (cd "$TOP/policy" &&
+	cargo clippy --locked --quiet --all-targets -- -D warnings 2>&1 &&
+	cargo clippy --locked --quiet --lib --no-default-features -- -D warnings 2>&1); then
+	echo "FAILED: policy-clippy"
 	rc=1
 fi
 exit $rc

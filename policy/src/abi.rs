@@ -1,5 +1,7 @@
-//! The user-space ABI of io_uring cBPF filtering (uapi.md sections 2, 4, 7)
-//! as `#[repr(C)]` types, with compile-time size and offset checks.
+//! The user-space ABI of io_uring cBPF filtering as
+//! `Documentation/userspace-api/io_uring_bpf_filter.rst` describes it
+//! ("Registering a filter", "The context", "Restricting a task and its
+//! children"), as `#[repr(C)]` types, with compile-time size and offset checks.
 
 use core::mem::{offset_of, size_of};
 

@@ -1,5 +1,6 @@
-//! Classic BPF: instruction encoding, the reference validator (uapi.md §5),
-//! the reference evaluator (§6) and a disassembler.
+//! Classic BPF: instruction encoding, the reference validator (the
+//! "Programs" section of `Documentation/userspace-api/io_uring_bpf_filter.rst`),
+//! the reference evaluator ("Evaluation") and a disassembler.
 //!
 //! The evaluator is the oracle for the kernel tests: it gives exactly the
 //! result the kernel's classic BPF path gives for every program the
@@ -234,7 +235,8 @@ fn is_cond_jump(code: u16) -> bool {
     )
 }
 
-/// Whether `code` is in the allowed instruction set of uapi.md §5 (the
+/// Whether `code` is in the allowed instruction set ("Programs" in
+/// `Documentation/userspace-api/io_uring_bpf_filter.rst`: the
 /// seccomp set: RET K/A; ALU ADD SUB MUL DIV AND OR XOR LSH RSH with K and
 /// X, NEG; LD W ABS; LD/LDX W LEN; LD/LDX IMM and MEM; ST; STX; TAX; TXA;
 /// JA; JEQ JGE JGT JSET with K and X).
@@ -267,7 +269,8 @@ pub fn code_allowed(code: u16) -> bool {
     .contains(&code)
 }
 
-/// The reference validator of uapi.md §5: `Ok` exactly when the kernel
+/// The reference validator of "Programs" in
+/// `Documentation/userspace-api/io_uring_bpf_filter.rst`: `Ok` exactly when the kernel
 /// accepts the program, `Err` (the kernel's -EINVAL) otherwise.
 pub fn validate(prog: &[SockFilter]) -> Result<(), ValidateError> {
     let len = prog.len();

@@ -7,6 +7,7 @@ use crate::bpf::{self, BPF_AND, BPF_LSH, BPF_OR, BPF_RSH, Ctx, ValidateError};
 use crate::names::{self, SOCK_TYPE_MASK};
 use crate::opcodes::{self, IORING_OP_NOP};
 use crate::policy::{AF_INET, AF_INET6, Action, Conds, Policy, Rule};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Value a filter returns to allow.
@@ -99,13 +100,45 @@ fn describe(table: &[(&'static str, u64)], mask: u64) -> String {
 /// match, and its name for comments.
 type Alt = (Vec<(u32, u32, u32)>, String);
 
+/// Lists longer than this are searched with a balanced decision tree
+/// (libseccomp's binary-tree optimisation) instead of a linear scan.
+pub const TREE_MIN: usize = 5;
+
+/// How a group's failing conditions reach the group's end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Conditional jumps straight to the group's fail label: shortest, but
+    /// only while every such jump spans at most 255 instructions.
+    Direct,
+    /// Each condition fails through a local `ja` (unlimited range) to the
+    /// fail label: the long-jump trampoline, for groups too long for
+    /// direct jumps.
+    Trampoline,
+}
+
 struct Gen<'a> {
     a: &'a mut Asm,
     /// Where a failed condition goes.
     fail: Label,
+    /// Context words the group reads more than once: word offset ->
+    /// scratch slot, filled at the group's start.
+    cache: &'a BTreeMap<u32, u32>,
+    /// The fail label may be more than 255 instructions away (the
+    /// trampoline layout): conditional jumps reach it through a `ja`.
+    far: bool,
 }
 
 impl Gen<'_> {
+    /// `A = ctx[off]`, from its scratch copy if the group keeps one: each
+    /// context word is loaded from the context once per group.
+    fn load(&mut self, off: u32, comment: &str) {
+        match self.cache.get(&off) {
+            Some(&slot) if comment.is_empty() => self.a.ld_mem(slot, ""),
+            Some(&slot) => self.a.ld_mem(slot, &format!("{comment} (kept in M[{slot}])")),
+            None => self.a.ld_abs(off, comment),
+        };
+    }
+
     /// Jump to `yes` when all bits of every (offset, mask) word are set,
     /// else to `no`. Falls through to neither: always jumps.
     /// `name(off, m)` names the bits `m` of the word at `off` for comments.
@@ -125,7 +158,7 @@ impl Gen<'_> {
         for (i, &(off, m)) in words.iter().enumerate() {
             let last = i + 1 == n;
             let t = if last { yes } else { Target::Next };
-            self.a.ld_abs(off, &format!("{what}: load word at {off}"));
+            self.load(off, &format!("{what}: load word at {off}"));
             if m.is_power_of_two() {
                 self.a.jmp_k(Cond::Set, m, t, no, &format!("{} set?", name(off, m)));
             } else {
@@ -155,17 +188,38 @@ impl Gen<'_> {
         self.a.bind(ok);
     }
 
-    /// Fail unless the value in A is one of `values`.
+    /// Fail unless the value in A is one of `values` (sorted, distinct):
+    /// a linear scan for short lists, else a balanced decision tree.
     fn member(&mut self, values: &[u32], describe: &dyn Fn(u32) -> String) {
         let ok = self.a.label();
+        self.member_tree(values, ok, describe);
+        self.a.bind(ok);
+    }
+
+    fn member_tree(&mut self, values: &[u32], ok: Label, describe: &dyn Fn(u32) -> String) {
         if values.is_empty() {
             self.a.ja(self.fail, "empty list: nothing matches");
+            return;
         }
-        for (i, &v) in values.iter().enumerate() {
-            let no = if i + 1 == values.len() { Target::To(self.fail) } else { Target::Next };
-            self.a.jmp_k(Cond::Eq, v, ok, no, &format!("== {}?", describe(v)));
+        if values.len() < TREE_MIN {
+            for (i, &v) in values.iter().enumerate() {
+                let no = if i + 1 == values.len() { Target::To(self.fail) } else { Target::Next };
+                self.a.jmp_k(Cond::Eq, v, ok, no, &format!("== {}?", describe(v)));
+            }
+            return;
         }
-        self.a.bind(ok);
+        let mid = values.len() / 2;
+        let right = self.a.label();
+        self.a.jmp_k(
+            Cond::Ge,
+            values[mid],
+            right,
+            Target::Next,
+            &format!(">= {}? (search the upper half)", values[mid]),
+        );
+        self.member_tree(&values[..mid], ok, describe);
+        self.a.bind(right);
+        self.member_tree(&values[mid..], ok, describe);
     }
 
     /// Load the big-endian 16-bit port at offset 20 into A, in host order.
@@ -173,34 +227,49 @@ impl Gen<'_> {
         let off = ctx_off::CONNECT_PORT as u32;
         if cfg!(target_endian = "little") {
             // word = b20 | b21 << 8 | 0 | 0; port = b20 << 8 | b21
-            self.a.ld_abs(off, "port: load word at 20 (bytes 20,21 = port, big-endian)");
+            self.load(off, "port: load word at 20 (bytes 20,21 = port, big-endian)");
             self.a.alu_k(BPF_AND, 0xff, "high byte of the port (byte 20)");
             self.a.alu_k(BPF_LSH, 8, "");
             self.a.tax("X = port & 0xff00");
-            self.a.ld_abs(off, "");
+            self.load(off, "");
             self.a.alu_k(BPF_RSH, 8, "");
             self.a.alu_k(BPF_AND, 0xff, "low byte of the port (byte 21)");
             self.a.alu_x(BPF_OR, "A = port in host order");
         } else {
-            self.a.ld_abs(off, "port: load word at 20 (bytes 20,21 = port)");
+            self.load(off, "port: load word at 20 (bytes 20,21 = port)");
             self.a.alu_k(BPF_RSH, 16, "A = port in host order");
         }
     }
 
-    /// Fail unless the port in A lies in one of the ranges.
+    /// Fail unless the port in A lies in one of the ranges (sorted,
+    /// disjoint, not adjacent): linear for few, else a decision tree.
     fn port_ranges(&mut self, ranges: &[(u16, u16)]) {
         let ok = self.a.label();
+        self.range_tree(ranges, ok);
+        self.a.bind(ok);
+    }
+
+    fn range_tree(&mut self, ranges: &[(u16, u16)], ok: Label) {
         if ranges.is_empty() {
             self.a.ja(self.fail, "empty port list: nothing matches");
+            return;
+        }
+        if ranges.len() >= TREE_MIN {
+            let mid = ranges.len() / 2;
+            let right = self.a.label();
+            let lo = ranges[mid].0;
+            self.a.jmp_k(Cond::Ge, lo as u32, right, Target::Next, &format!("port >= {lo}? (search the upper half)"));
+            self.range_tree(&ranges[..mid], ok);
+            self.a.bind(right);
+            self.range_tree(&ranges[mid..], ok);
+            return;
         }
         for (i, &(lo, hi)) in ranges.iter().enumerate() {
             let last = i + 1 == ranges.len();
             let next = self.a.label();
             let no = if last { Target::To(self.fail) } else { Target::To(next) };
             let (lo32, hi32) = (lo as u32, hi as u32);
-            if lo > hi {
-                self.a.ja(no, &format!("empty range {lo}-{hi}"));
-            } else if lo == hi {
+            if lo == hi {
                 self.a.jmp_k(Cond::Eq, lo32, ok, no, &format!("port == {lo}?"));
             } else if lo == 0 && hi == u16::MAX {
                 self.a.ja(ok, "any port");
@@ -212,10 +281,10 @@ impl Gen<'_> {
                 self.a.jmp_k(Cond::Ge, lo32, Target::Next, no, &format!("port >= {lo}?"));
                 self.a.jmp_k(Cond::Gt, hi32, no, ok, &format!("port > {hi}?"));
             }
-            // On the last range `next` is unused; binding it is harmless.
-            self.a.bind(next);
+            if !last {
+                self.a.bind(next);
+            }
         }
-        self.a.bind(ok);
     }
 
     /// Address prefixes, with the family dispatch (see [`Conds::ipv4`]).
@@ -223,22 +292,31 @@ impl Gen<'_> {
         let ok = self.a.label();
         let l4 = self.a.label();
         let l6 = self.a.label();
-        self.a.ld_abs(ctx_off::CONNECT_FAMILY as u32, "address check: load family");
-        match (v4.is_some(), v6.is_some()) {
-            (true, true) => {
+        self.load(ctx_off::CONNECT_FAMILY as u32, "address check: load family");
+        match (v4.is_some(), v6.is_some(), self.far) {
+            (true, true, false) => {
                 self.a.jmp_k(Cond::Eq, AF_INET, l4, Target::Next, "AF_INET?");
-                self.a.jmp_k(Cond::Eq, AF_INET6, l6, Target::Next, "AF_INET6?");
-                self.a.ja(self.fail, "neither: deny");
-            }
-            (true, false) => {
-                self.a.jmp_k(Cond::Eq, AF_INET, l4, self.fail, "AF_INET? else deny");
-            }
-            _ => {
                 self.a.jmp_k(Cond::Eq, AF_INET6, l6, self.fail, "AF_INET6? else deny");
             }
+            (true, false, false) => {
+                self.a.jmp_k(Cond::Eq, AF_INET, l4, self.fail, "AF_INET? else deny");
+            }
+            (false, _, false) => {
+                self.a.jmp_k(Cond::Eq, AF_INET6, l6, self.fail, "AF_INET6? else deny");
+            }
+            // The fail label may be far: reach it with a `ja`.
+            (_, _, true) => {
+                if v4.is_some() {
+                    self.a.jmp_k(Cond::Eq, AF_INET, l4, Target::Next, "AF_INET?");
+                }
+                if v6.is_some() {
+                    self.a.jmp_k(Cond::Eq, AF_INET6, l6, Target::Next, "AF_INET6?");
+                }
+                self.a.ja(self.fail, "no listed family: deny");
+            }
         }
-        self.a.bind(l4);
         if let Some(list) = v4 {
+            self.a.bind(l4);
             let alts: Vec<Alt> = list
                 .iter()
                 .map(|&(net, len)| {
@@ -255,7 +333,7 @@ impl Gen<'_> {
                     (w, format!("{}/{len}", std::net::Ipv4Addr::from(net & mask)))
                 })
                 .collect();
-            if v6.is_some() {
+            if v6.is_some() && self.far {
                 // Keep the IPv4 jumps short: leave through local jumps.
                 let (ok4, fail4, outer_fail) = (self.a.label(), self.a.label(), self.fail);
                 self.fail = fail4;
@@ -269,8 +347,8 @@ impl Gen<'_> {
                 self.prefix_alts(&alts, ok);
             }
         }
-        self.a.bind(l6);
         if let Some(list) = v6 {
+            self.a.bind(l6);
             let alts: Vec<Alt> = list
                 .iter()
                 .map(|&(net, len)| {
@@ -308,24 +386,98 @@ impl Gen<'_> {
             }
             for (j, &(off, m, v)) in words.iter().enumerate() {
                 let yes = if j + 1 == words.len() { Target::To(ok) } else { Target::Next };
-                self.a.ld_abs(off, &format!("{name}: address word at {off}"));
+                self.load(off, &format!("{name}: address word at {off}"));
                 if m != u32::MAX {
                     self.a.alu_k(BPF_AND, m, "");
                 }
                 self.a.jmp_k(Cond::Eq, v, yes, no, "");
             }
-            self.a.bind(next);
+            if !last {
+                self.a.bind(next);
+            }
         }
     }
 }
 
-/// Generate the program of an `allow_if` rule. With `direct`, failed
-/// conditions jump straight to the final `ret 0`; otherwise each condition
-/// block fails through a local `ja` (unlimited range), which keeps every
-/// conditional jump inside its block.
-fn gen_conds(c: &Conds, direct: bool) -> Result<Program, AsmError> {
+/// The context words a group's conditions load, once per load (the
+/// generator's `load` calls, in any order).
+fn word_uses(c: &Conds) -> Vec<u32> {
+    let mut w = Vec::new();
+    w.extend(c.sqe_flags_clear.iter().map(|_| 8));
+    if c.family.is_some() {
+        w.push(ctx_off::SOCKET_FAMILY as u32);
+    }
+    if c.sock_type.is_some() {
+        w.push(ctx_off::SOCKET_TYPE as u32);
+    }
+    if c.protocol.is_some() {
+        w.push(ctx_off::SOCKET_PROTOCOL as u32);
+    }
+    for (off, masks) in [
+        (ctx_off::OPEN_FLAGS, c.flags_clear.iter().chain(&c.flags_set)),
+        (ctx_off::OPEN_MODE, c.mode_clear.iter().chain(&c.mode_set)),
+        (ctx_off::OPEN_RESOLVE, c.resolve_clear.iter().chain(&c.resolve_set)),
+    ] {
+        for &m in masks {
+            w.extend(words64(off, m).into_iter().map(|(o, _)| o));
+        }
+    }
+    if c.port.is_some() {
+        let n = if cfg!(target_endian = "little") { 2 } else { 1 };
+        w.extend(std::iter::repeat_n(ctx_off::CONNECT_PORT as u32, n));
+    }
+    if c.ipv4.is_some() || c.ipv6.is_some() {
+        w.push(ctx_off::CONNECT_FAMILY as u32);
+        // The IPv4 and IPv6 prefixes are on different paths: a word counts
+        // as often as the path that reads it most.
+        let v4 = c.ipv4.iter().flatten().filter(|p| p.1 > 0).count();
+        for i in 0..4u32 {
+            let v6 = c.ipv6.iter().flatten().filter(|p| p.1 as u32 > 32 * i).count();
+            let n = if i == 0 { v4.max(v6) } else { v6 };
+            w.extend(std::iter::repeat_n(ctx_off::CONNECT_ADDR as u32 + 4 * i, n));
+        }
+    }
+    w
+}
+
+/// The program of `allow_if` groups: each group's conditions, failing
+/// into the next group; the last fails into `ret 0`. The groups are
+/// normalised first ([`Conds::normalized`]); a group that can never hold
+/// is left out, and one that always holds makes the program `ret 1`.
+fn gen_groups(groups: &[Conds], layout: Layout) -> Result<Program, AsmError> {
+    let groups: Vec<Conds> = groups.iter().map(Conds::normalized).filter(|c| c.contradiction().is_none()).collect();
     let mut a = Asm::new();
-    let deny = a.label();
+    if groups.iter().any(Conds::matches_everything) {
+        a.ret_k(RET_ALLOW, "a group holds for every request: allow");
+        return a.finish();
+    }
+    for (i, c) in groups.iter().enumerate() {
+        // Where this group fails: the next group, or the final deny.
+        let fail = a.label();
+        gen_conds(&mut a, c, layout, fail);
+        let what =
+            if groups.len() > 1 { format!("group {i} holds: allow") } else { "all conditions hold: allow".into() };
+        a.ret_k(RET_ALLOW, &what);
+        a.bind(fail);
+    }
+    a.ret_k(RET_DENY, if groups.is_empty() { "no group can hold: deny" } else { "deny" });
+    Ok(tidy(&a.finish()?))
+}
+
+fn gen_conds(a: &mut Asm, c: &Conds, layout: Layout, deny: Label) {
+    // Words read more than once get a scratch copy, loaded first.
+    let mut count: BTreeMap<u32, usize> = BTreeMap::new();
+    for w in word_uses(c) {
+        *count.entry(w).or_default() += 1;
+    }
+    let mut cache = BTreeMap::new();
+    for (&w, _) in count.iter().filter(|&(_, &n)| n > 1) {
+        let slot = cache.len() as u32;
+        a.ld_abs(w, &format!("word at {w}, read {} times: keep it in M[{slot}]", count[&w]));
+        a.st(slot, "");
+        cache.insert(w, slot);
+    }
+    let cache = &cache;
     let fam_name = |v: u32| match names::name_of(names::FAMILIES, v) {
         Some(n) => format!("AF_{} ({v})", n.to_ascii_uppercase()),
         None => v.to_string(),
@@ -339,20 +491,21 @@ fn gen_conds(c: &Conds, direct: bool) -> Result<Program, AsmError> {
         None => v.to_string(),
     };
     // Each block: run `body` with a fail label.
-    let block = |a: &mut Asm, body: &mut dyn FnMut(&mut Gen)| {
-        if direct {
-            let mut g = Gen { a, fail: deny };
+    let block = |a: &mut Asm, body: &mut dyn FnMut(&mut Gen)| match layout {
+        Layout::Direct => {
+            let mut g = Gen { a, fail: deny, cache, far: false };
             body(&mut g);
-        } else {
+        }
+        Layout::Trampoline => {
             let fail = a.label();
             let ok = a.label();
             {
-                let mut g = Gen { a: &mut *a, fail };
+                let mut g = Gen { a: &mut *a, fail, cache, far: true };
                 body(&mut g);
             }
             a.ja(ok, "condition holds");
             a.bind(fail);
-            a.ja(deny, "condition fails: deny");
+            a.ja(deny, "condition fails: leave the group");
             a.bind(ok);
         }
     };
@@ -362,7 +515,7 @@ fn gen_conds(c: &Conds, direct: bool) -> Result<Program, AsmError> {
             b[ctx_off::SQE_FLAGS - 8] = m;
             b
         });
-        block(&mut a, &mut |g| {
+        block(a, &mut |g| {
             let ok = g.a.label();
             let fail = g.fail;
             let what = format!("sqe_flags {} must not be set", describe(names::SQE_FLAGS, m as u64));
@@ -372,21 +525,21 @@ fn gen_conds(c: &Conds, direct: bool) -> Result<Program, AsmError> {
         });
     }
     if let Some(l) = &c.family {
-        block(&mut a, &mut |g| {
-            g.a.ld_abs(ctx_off::SOCKET_FAMILY as u32, "load family");
+        block(a, &mut |g| {
+            g.load(ctx_off::SOCKET_FAMILY as u32, "load family");
             g.member(l, &fam_name);
         });
     }
     if let Some(l) = &c.sock_type {
-        block(&mut a, &mut |g| {
-            g.a.ld_abs(ctx_off::SOCKET_TYPE as u32, "load type");
+        block(a, &mut |g| {
+            g.load(ctx_off::SOCKET_TYPE as u32, "load type");
             g.a.alu_k(BPF_AND, SOCK_TYPE_MASK, "drop SOCK_NONBLOCK/SOCK_CLOEXEC");
             g.member(l, &type_name);
         });
     }
     if let Some(l) = &c.protocol {
-        block(&mut a, &mut |g| {
-            g.a.ld_abs(ctx_off::SOCKET_PROTOCOL as u32, "load protocol");
+        block(a, &mut |g| {
+            g.load(ctx_off::SOCKET_PROTOCOL as u32, "load protocol");
             g.member(l, &proto_name);
         });
     }
@@ -397,29 +550,120 @@ fn gen_conds(c: &Conds, direct: bool) -> Result<Program, AsmError> {
     ];
     for (off, what, clear, set, table) in fields64 {
         for &m in clear.iter() {
-            block(&mut a, &mut |g| g.clear64(off, m, what, table));
+            block(a, &mut |g| g.clear64(off, m, what, table));
         }
         for &m in set.iter() {
-            block(&mut a, &mut |g| g.set64(off, m, what, table));
+            block(a, &mut |g| g.set64(off, m, what, table));
         }
     }
     if let Some(r) = &c.port {
-        block(&mut a, &mut |g| {
+        block(a, &mut |g| {
             g.load_port();
             g.port_ranges(r);
         });
     }
     if c.ipv4.is_some() || c.ipv6.is_some() {
-        block(&mut a, &mut |g| g.addresses(c.ipv4.as_deref(), c.ipv6.as_deref()));
+        block(a, &mut |g| g.addresses(c.ipv4.as_deref(), c.ipv6.as_deref()));
     }
-    a.ret_k(RET_ALLOW, "all conditions hold: allow");
-    a.bind(deny);
-    a.ret_k(RET_DENY, "deny");
-    a.finish()
 }
 
-/// The program for one rule.
-pub fn compile_rule(rule: &Rule) -> Result<Program, AsmError> {
+/// Remove what no path reaches and jumps that go nowhere: retarget jumps
+/// that land on a `ja` to where it goes (while the offset fits), drop
+/// `ja +0` and every unreachable instruction, and fix the offsets. The
+/// result runs exactly like the input on every context.
+pub fn tidy(p: &Program) -> Program {
+    use crate::bpf::{BPF_JA, BPF_JMP};
+    let ja = BPF_JMP | BPF_JA;
+    let is_jmp = |code: u16| code & 7 == BPF_JMP;
+    let is_ret = |code: u16| code & 7 == crate::bpf::BPF_RET;
+    let mut insns = p.insns.clone();
+    let mut comments = p.comments.clone();
+    loop {
+        let n = insns.len();
+        // Where a jump to `t` ends up after following `ja`s.
+        let land = |insns: &[crate::abi::SockFilter], mut t: usize| {
+            let mut hops = 0;
+            while t < insns.len() && insns[t].code == ja && hops < insns.len() {
+                t = t + 1 + insns[t].k as usize;
+                hops += 1;
+            }
+            t
+        };
+        for pc in 0..n {
+            let i = insns[pc];
+            if i.code == ja {
+                let t = land(&insns, pc + 1 + i.k as usize);
+                insns[pc].k = (t - pc - 1) as u32;
+            } else if is_jmp(i.code) {
+                for (off, is_t) in [(i.jt, true), (i.jf, false)] {
+                    let t = land(&insns, pc + 1 + off as usize);
+                    if t - pc - 1 <= 255 {
+                        if is_t { insns[pc].jt = (t - pc - 1) as u8 } else { insns[pc].jf = (t - pc - 1) as u8 }
+                    }
+                }
+            }
+        }
+        // Reachability.
+        let mut live = vec![false; n];
+        let mut stack = vec![0usize];
+        while let Some(pc) = stack.pop() {
+            if pc >= n || live[pc] {
+                continue;
+            }
+            live[pc] = true;
+            let i = insns[pc];
+            if is_ret(i.code) {
+                continue;
+            }
+            if i.code == ja {
+                stack.push(pc + 1 + i.k as usize);
+            } else if is_jmp(i.code) {
+                stack.push(pc + 1 + i.jt as usize);
+                stack.push(pc + 1 + i.jf as usize);
+            } else {
+                stack.push(pc + 1);
+            }
+        }
+        // Drop dead instructions and `ja +0`.
+        let keep: Vec<bool> = (0..n).map(|pc| live[pc] && !(insns[pc].code == ja && insns[pc].k == 0)).collect();
+        if keep.iter().all(|&k| k) {
+            break;
+        }
+        // new_at[pc]: the index of the first kept instruction at or after pc.
+        let mut new_at = vec![0usize; n + 1];
+        let mut next = keep.iter().filter(|&&k| k).count();
+        new_at[n] = next;
+        for pc in (0..n).rev() {
+            if keep[pc] {
+                next -= 1;
+            }
+            new_at[pc] = next;
+        }
+        let mut out = Vec::new();
+        let mut out_c = Vec::new();
+        for pc in 0..n {
+            if !keep[pc] {
+                continue;
+            }
+            let mut i = insns[pc];
+            let me = new_at[pc];
+            if i.code == ja {
+                i.k = (new_at[pc + 1 + i.k as usize] - me - 1) as u32;
+            } else if is_jmp(i.code) {
+                i.jt = (new_at[pc + 1 + i.jt as usize] - me - 1) as u8;
+                i.jf = (new_at[pc + 1 + i.jf as usize] - me - 1) as u8;
+            }
+            out.push(i);
+            out_c.push(comments.get(pc).cloned().unwrap_or_default());
+        }
+        insns = out;
+        comments = out_c;
+    }
+    Program { insns, comments }
+}
+
+/// The program for one rule, laid out as asked.
+pub fn compile_rule_with(rule: &Rule, layout: Layout) -> Result<Program, AsmError> {
     let mut a = Asm::new();
     match rule {
         Rule::Allow => {
@@ -430,10 +674,16 @@ pub fn compile_rule(rule: &Rule) -> Result<Program, AsmError> {
             a.ret_k(RET_DENY, "deny");
             a.finish()
         }
-        Rule::AllowIf(c) => match gen_conds(c, true) {
-            Err(AsmError::JumpTooFar { .. }) => gen_conds(c, false),
-            r => r,
-        },
+        Rule::AllowIf(g) => gen_groups(g, layout),
+    }
+}
+
+/// The program for one rule: direct jumps, or the trampoline layout where
+/// a group is too long for them.
+pub fn compile_rule(rule: &Rule) -> Result<Program, AsmError> {
+    match compile_rule_with(rule, Layout::Direct) {
+        Err(AsmError::JumpTooFar { .. }) => compile_rule_with(rule, Layout::Trampoline),
+        r => r,
     }
 }
 
@@ -447,7 +697,7 @@ pub fn compile(policy: &Policy) -> Result<Vec<CompiledFilter>, CompileError> {
         let program = compile_rule(rule).map_err(|err| CompileError::Asm { opcode: op, err })?;
         bpf::validate(&program.insns).map_err(|err| CompileError::Invalid { opcode: op, err })?;
         let pdu_size = match rule {
-            Rule::AllowIf(c) if c.reads_pdu() => opcodes::pdu_size(op),
+            Rule::AllowIf(g) if g.iter().any(Conds::reads_pdu) => opcodes::pdu_size(op),
             _ => 0,
         };
         out.push(CompiledFilter { opcode: op, flags: 0, pdu_size, program });
@@ -464,7 +714,41 @@ pub fn compile(policy: &Policy) -> Result<Vec<CompiledFilter>, CompileError> {
     Ok(out)
 }
 
-/// A model of a kernel filter set (uapi.md §3 DENY_REST and §6).
+/// The filters `iou-sandbox` installs on a task whose kernel knows the
+/// opcodes below `op_last`: those of [`compile`], and with `default =
+/// "deny"` then one deny filter (`ret #0`) for every other opcode below
+/// `op_last`, in opcode order (the rules' last filter carries
+/// IO_URING_BPF_FILTER_DENY_REST, as in [`compile`]).
+///
+/// DENY_REST alone marks only opcodes that have no filter yet in the
+/// task's set: under an outer sandbox, or a parent that already installed
+/// task filters, an opcode the outer policy filters would stay open to
+/// whatever the outer filter allows. An explicit deny filter runs whatever
+/// is installed before it (every filter must allow), so `default = "deny"`
+/// then means exactly: requests of opcodes without an allowing rule fail
+/// with EACCES, on this kernel, however the filters stack. (Opcodes at or
+/// past `op_last` cannot be submitted at all.)
+pub fn compile_task(policy: &Policy, op_last: u32) -> Result<Vec<CompiledFilter>, CompileError> {
+    let mut out = compile(policy)?;
+    if policy.default == Action::Deny {
+        let deny = compile_rule(&Rule::Deny).map_err(|err| CompileError::Asm { opcode: IORING_OP_NOP, err })?;
+        // The rules' last filter keeps DENY_REST: the deny filters after
+        // it then only add to deny entries, and a kernel that knows fewer
+        // opcodes than assumed can stop taking them at its first EINVAL.
+        // compile() gives a policy without rules a deny filter for NOP.
+        let have: Vec<u8> = out.iter().map(|f| f.opcode).collect();
+        for op in 0..op_last.min(256) {
+            let op = op as u8;
+            if !have.contains(&op) {
+                out.push(CompiledFilter { opcode: op, flags: 0, pdu_size: 0, program: deny.clone() });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A model of a kernel filter set (`Documentation/userspace-api/io_uring_bpf_filter.rst`:
+/// "Denying the rest" and "Evaluation").
 #[derive(Clone, Debug, Default)]
 pub struct FilterSet {
     /// Per opcode, entries oldest first; `None` is a "deny" entry.
@@ -473,7 +757,8 @@ pub struct FilterSet {
 
 impl FilterSet {
     pub fn new() -> FilterSet {
-        FilterSet { entries: vec![Vec::new(); opcodes::IORING_OP_LAST as usize] }
+        // Every u8 opcode: a policy may name opcodes by number.
+        FilterSet { entries: vec![Vec::new(); 256] }
     }
 
     /// Register one filter (already validated).

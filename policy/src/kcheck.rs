@@ -105,8 +105,9 @@ pub fn largefile(flags: u64) -> u64 {
 
 // ---- requests -------------------------------------------------------------
 
-/// The drain state of a ring, for the flags filters see (uapi.md §6): a
-/// request with IOSQE_IO_DRAIN starts a drain, and while one is active
+/// The drain state of a ring, for the flags filters see ("Programs" in
+/// `Documentation/userspace-api/io_uring_bpf_filter.rst`): a request with
+/// IOSQE_IO_DRAIN starts a drain, and while one is active
 /// every request is forced async, the draining one included. The drain
 /// ends when a request is queued with nothing in flight before it; a
 /// request that fails at init (denied) leaves it active.
@@ -198,7 +199,8 @@ impl Request {
     }
 
     /// Whether io_uring forces this request async at prep, which its filters
-    /// see as IOSQE_ASYNC (uapi.md §6): an open that creates or truncates.
+    /// see as IOSQE_ASYNC ("Programs" in the rst): an open that creates or
+    /// truncates.
     pub fn forced_async(&self) -> bool {
         const FORCE: u64 = (libc::O_TRUNC | libc::O_CREAT | (libc::O_TMPFILE & !libc::O_DIRECTORY)) as u64;
         match &self.req {
@@ -210,9 +212,9 @@ impl Request {
         }
     }
 
-    /// The filter context the kernel builds for this request (uapi.md §4:
-    /// values as prepared), with its submitted flags: see [`Drain::ctx`]
-    /// for the flags filters see.
+    /// The filter context the kernel builds for this request ("The
+    /// context" in the rst: values as prepared), with its submitted flags:
+    /// see [`Drain::ctx`] for the flags filters see.
     pub fn ctx(&self, user_data: u64) -> Ctx {
         let mut c = match &self.req {
             Req::Nop | Req::Read => Ctx::new(self.opcode()),
@@ -314,8 +316,9 @@ pub fn sockaddr_un(path: &str) -> Vec<u8> {
 // ---- stacks of policies ---------------------------------------------------
 
 /// What a stack of policies means, registered oldest first on one ring
-/// (uapi.md §3 and §6): every policy with a filter for the opcode must
-/// allow the request; a policy with `default = "deny"` and no rule for it
+/// ("Denying the rest" and "Evaluation" in
+/// `Documentation/userspace-api/io_uring_bpf_filter.rst`): every policy
+/// with a filter for the opcode must allow the request; a policy with `default = "deny"` and no rule for it
 /// denies it only if no older policy had a filter for the opcode (its
 /// DENY_REST marks only opcodes that have no filter yet in the set).
 pub fn stack_allows(stack: &[(Policy, Vec<CompiledFilter>)], ctx: &Ctx) -> bool {
@@ -503,6 +506,55 @@ fn gen_conds(rng: &mut Rng, op: u8) -> Conds {
     c
 }
 
+/// A group with long lists: for CONNECT, many ports and prefixes of both
+/// families, too long for direct jumps, so the compiler falls back to the
+/// long-jump trampoline; for SOCKET, long family, type and protocol lists
+/// (decision trees that still fit direct jumps).
+pub fn gen_long_conds(rng: &mut Rng, op: u8) -> Conds {
+    let mut c = Conds::default();
+    if op == IORING_OP_SOCKET {
+        let mut fams: Vec<u32> = vec![AF_UNIX, AF_INET, AF_INET6, 16, 17];
+        fams.extend((0..50).map(|_| 100 + rng.below(1000) as u32));
+        c.family = Some(fams);
+        c.sock_type = Some(vec![SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, 4, 6]);
+        let mut protos: Vec<u32> = vec![0, 6, 17, 58];
+        protos.extend((0..56).map(|_| 300 + rng.below(10_000) as u32));
+        c.protocol = Some(protos);
+        return c;
+    }
+    // CONNECT: 40 port ranges, 60 IPv4 prefixes, 16 IPv6 prefixes.
+    let mut ports = vec![(443, 443), (8000, 8080)];
+    ports.extend((0..38).map(|_| {
+        let lo = rng.below(60_000) as u16 + 1025;
+        (lo, lo + rng.below(20) as u16)
+    }));
+    c.port = Some(ports);
+    let mut v4: Vec<(u32, u8)> = vec![(0x7f00_0000, 8), (0x0a01_0000, 16)];
+    v4.extend((0..58).map(|_| {
+        let len = 16 + rng.below(17) as u8;
+        ((rng.next_u64() as u32) & mask4(len), len)
+    }));
+    c.ipv4 = Some(v4);
+    let mut v6: Vec<(u128, u8)> = vec![(1, 128), (0x2001_0db8u128 << 96, 32)];
+    v6.extend((0..14).map(|_| {
+        let len = 64 + rng.below(65) as u8;
+        ((((rng.next_u64() as u128) << 64) | rng.next_u64() as u128) & mask6(len), len)
+    }));
+    c.ipv6 = Some(v6);
+    c
+}
+
+/// A policy whose SOCKET and CONNECT rules are OR groups with one long
+/// group each (see [`gen_long_conds`]): the guest's fixed case for the
+/// trampoline and the decision trees.
+pub fn long_policy(rng: &mut Rng) -> Policy {
+    let mut rules = BTreeMap::new();
+    for op in [IORING_OP_SOCKET, IORING_OP_CONNECT] {
+        rules.insert(op, Rule::AllowIf(vec![gen_conds(rng, op), gen_long_conds(rng, op)]));
+    }
+    Policy { default: Action::Allow, rules, restrict: None }
+}
+
 /// A random policy over the opcodes the guest submits (and a few it does
 /// not, which still change what DENY_REST covers).
 pub fn gen_policy(rng: &mut Rng) -> Policy {
@@ -519,8 +571,15 @@ pub fn gen_policy(rng: &mut Rng) -> Policy {
         } else if r < 4 {
             Rule::Deny
         } else {
-            let c = gen_conds(rng, op);
-            Rule::AllowIf(c)
+            // One group mostly, sometimes an OR of two or three; for
+            // SOCKET and CONNECT sometimes a group too long for direct
+            // jumps (the trampoline layout).
+            let n = if rng.chance(1, 4) { 2 + rng.below(2) } else { 1 };
+            let mut g: Vec<Conds> = (0..n).map(|_| gen_conds(rng, op)).collect();
+            if (op == IORING_OP_SOCKET || op == IORING_OP_CONNECT) && rng.chance(1, 6) {
+                g.push(gen_long_conds(rng, op));
+            }
+            Rule::AllowIf(g)
         };
         rules.insert(op, rule);
     }
@@ -542,15 +601,17 @@ fn hints(policies: &[&Policy]) -> Hints {
     let mut h = Hints::default();
     for p in policies {
         for r in p.rules.values() {
-            let Rule::AllowIf(c) = r else { continue };
-            h.masks.extend(c.flags_clear.iter().chain(&c.flags_set));
-            h.modes.extend(c.mode_clear.iter().chain(&c.mode_set));
-            h.resolves.extend(c.resolve_clear.iter().chain(&c.resolve_set));
-            for &(lo, hi) in c.port.iter().flatten() {
-                h.ports.extend([lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1)]);
+            let Rule::AllowIf(groups) = r else { continue };
+            for c in groups {
+                h.masks.extend(c.flags_clear.iter().chain(&c.flags_set));
+                h.modes.extend(c.mode_clear.iter().chain(&c.mode_set));
+                h.resolves.extend(c.resolve_clear.iter().chain(&c.resolve_set));
+                for &(lo, hi) in c.port.iter().flatten() {
+                    h.ports.extend([lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1)]);
+                }
+                h.v4.extend(c.ipv4.iter().flatten());
+                h.v6.extend(c.ipv6.iter().flatten());
             }
-            h.v4.extend(c.ipv4.iter().flatten());
-            h.v6.extend(c.ipv6.iter().flatten());
         }
     }
     h
@@ -768,6 +829,44 @@ mod tests {
         }
         // Both verdicts are well represented.
         assert!(denied > total / 5 && denied < total * 4 / 5, "{denied}/{total}");
+    }
+
+    /// The guest's fixed trampoline case: its CONNECT rule needs the
+    /// trampoline (its SOCKET rule is long decision trees), and the oracle agrees with the meaning on the requests it makes.
+    #[test]
+    fn long_policy_needs_the_trampoline() {
+        use crate::compile::{Layout, compile_rule_with};
+        let mut rng = Rng::new(7);
+        let p = long_policy(&mut rng);
+        let connect = &p.rules[&IORING_OP_CONNECT];
+        assert!(matches!(compile_rule_with(connect, Layout::Direct), Err(crate::asm::AsmError::JumpTooFar { .. })));
+        let stack = vec![(p.clone(), compile(&p).unwrap())];
+        let set = stack_set(&stack);
+        let (mut allowed, mut denied) = (0, 0);
+        for (j, r) in gen_requests(&mut rng, &[&p], 400).iter().enumerate() {
+            let c = r.ctx(j as u64);
+            assert_eq!(set.allows(&c), p.allows(&c), "{}", r.describe());
+            if p.allows(&c) { allowed += 1 } else { denied += 1 }
+        }
+        assert!(allowed > 20 && denied > 20, "{allowed} allowed, {denied} denied");
+    }
+
+    /// The guest's policies include groups that need the trampoline layout.
+    #[test]
+    fn generated_policies_need_the_trampoline() {
+        use crate::compile::{Layout, compile_rule_with};
+        let mut rng = Rng::new(0x10c0_ffee);
+        let mut long = 0;
+        for _ in 0..300 {
+            for rule in gen_policy(&mut rng).rules.values() {
+                if matches!(compile_rule_with(rule, Layout::Direct), Err(crate::asm::AsmError::JumpTooFar { .. })) {
+                    long += 1;
+                    let p = compile_rule_with(rule, Layout::Trampoline).unwrap();
+                    crate::bpf::validate(&p.insns).unwrap();
+                }
+            }
+        }
+        assert!(long >= 10, "only {long} rules need the trampoline");
     }
 
     #[test]

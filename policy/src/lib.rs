@@ -2,15 +2,23 @@
 //! assembler, a reference validator/evaluator (the test oracle), a policy
 //! language compiled to filters, and registration through
 //! io_uring_register(2).
+//!
+//! The ABI is described in the kernel's
+//! `Documentation/userspace-api/io_uring_bpf_filter.rst` (patch 18 of the
+//! series). The `oracle` feature (on by default) adds the machinery of the
+//! guest test, `kcheck` and `uring`; a runtime that embeds the policy
+//! compiler builds with `default-features = false`.
 
 pub mod abi;
 pub mod asm;
 pub mod bpf;
 pub mod compile;
+#[cfg(feature = "oracle")]
 pub mod kcheck;
 pub mod names;
 pub mod opcodes;
 pub mod parse;
 pub mod policy;
 pub mod sys;
+#[cfg(feature = "oracle")]
 pub mod uring;

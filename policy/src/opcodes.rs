@@ -1,4 +1,7 @@
-//! IORING_OP_* opcodes of Linux 6.12 (`enum io_uring_op`).
+//! IORING_OP_* opcodes (`enum io_uring_op`) through Linux 7.0: the 58 of
+//! Linux 6.12, which this series' kernel has, and those added since. Which
+//! of them the running kernel knows is probed at run time
+//! ([`crate::sys::probe`]).
 
 /// Opcode names, lower case without the `IORING_OP_` prefix, indexed by
 /// their numeric value.
@@ -61,6 +64,16 @@ pub const OPCODE_NAMES: &[&str] = &[
     "ftruncate",        // 55
     "bind",             // 56
     "listen",           // 57
+    // Linux 6.15
+    "recv_zc",      // 58
+    "epoll_wait",   // 59
+    "readv_fixed",  // 60
+    "writev_fixed", // 61
+    // Linux 6.16
+    "pipe", // 62
+    // Linux 6.19
+    "nop128",       // 63
+    "uring_cmd128", // 64
 ];
 
 /// `io_uring_register(2)` opcodes of Linux 6.12 with this series, lower
@@ -116,8 +129,11 @@ pub fn register_op_name(op: u8) -> Option<&'static str> {
     REGISTER_OPS.iter().find(|&&(_, v)| v == op).map(|&(n, _)| n)
 }
 
-/// `IORING_OP_LAST` of the 6.12 kernel.
+/// `IORING_OP_LAST` of the newest kernel the tool knows (Linux 7.0).
 pub const IORING_OP_LAST: u32 = OPCODE_NAMES.len() as u32;
+
+/// `IORING_OP_LAST` of Linux 6.12, the series' base.
+pub const IORING_OP_LAST_6_12: u32 = 58;
 
 pub const IORING_OP_NOP: u8 = 0;
 pub const IORING_OP_CONNECT: u8 = 16;
@@ -126,14 +142,28 @@ pub const IORING_OP_OPENAT2: u8 = 28;
 pub const IORING_OP_SOCKET: u8 = 45;
 
 const _: () = {
-    assert!(IORING_OP_LAST == 58);
+    assert!(IORING_OP_LAST == 65);
 };
 
-/// Look an opcode up by name (`"read"`, `"IORING_OP_READ"`, any case).
+/// Look an opcode up by name (`"read"`, `"IORING_OP_READ"`, any case) or
+/// by number (`"60"`, any opcode 0..=255: one newer than the tool is
+/// named by its number).
 pub fn opcode_by_name(name: &str) -> Option<u8> {
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
+        return name.parse().ok();
+    }
     let lower = name.to_ascii_lowercase();
     let short = lower.strip_prefix("ioring_op_").unwrap_or(&lower);
     OPCODE_NAMES.iter().position(|n| *n == short).map(|i| i as u8)
+}
+
+/// An opcode for messages: `IORING_OP_READ (22)`, or `opcode 200` for one
+/// the tool has no name for.
+pub fn opcode_label(op: u8) -> String {
+    match opcode_name(op) {
+        Some(n) => format!("IORING_OP_{} ({op})", n.to_ascii_uppercase()),
+        None => format!("opcode {op}"),
+    }
 }
 
 /// Name of an opcode (`"read"`), or `None` past `IORING_OP_LAST`.
@@ -141,7 +171,8 @@ pub fn opcode_name(op: u8) -> Option<&'static str> {
     OPCODE_NAMES.get(op as usize).copied()
 }
 
-/// Size of the opcode specific data the kernel provides (uapi.md §4, "K").
+/// Size of the opcode specific data the kernel provides (`K` in "The
+/// context" of `Documentation/userspace-api/io_uring_bpf_filter.rst`).
 pub fn pdu_size(op: u8) -> u8 {
     match op {
         IORING_OP_SOCKET => 12,
@@ -162,6 +193,15 @@ mod tests {
         assert_eq!(opcode_by_name("socket"), Some(IORING_OP_SOCKET));
         assert_eq!(opcode_by_name("listen"), Some(57));
         assert_eq!(opcode_by_name("last"), None);
+        assert_eq!(opcode_by_name("recv_zc"), Some(58));
+        assert_eq!(opcode_by_name("IORING_OP_PIPE"), Some(62));
+        assert_eq!(opcode_by_name("uring_cmd128"), Some(64));
+        assert_eq!(opcode_by_name("60"), Some(60));
+        assert_eq!(opcode_by_name("255"), Some(255));
+        assert_eq!(opcode_by_name("256"), None);
+        assert_eq!(opcode_by_name("-1"), None);
+        assert_eq!(opcode_label(60), "IORING_OP_READV_FIXED (60)");
+        assert_eq!(opcode_label(200), "opcode 200");
         assert_eq!(opcode_name(22), Some("read"));
         assert_eq!(register_op_by_name("IORING_REGISTER_BUFFERS"), Some(0));
         assert_eq!(register_op_by_name("unregister_napi"), Some(28));
@@ -170,18 +210,32 @@ mod tests {
         assert_eq!(register_op_name(11), Some("register_restrictions"));
     }
 
-    /// When the kernel tree is beside us, compare with its register enum.
-    #[test]
-    fn register_ops_match_kernel_header_if_present() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../build/linux/include/uapi/linux/io_uring.h");
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return;
-        };
-        let Some(start) = text.find("enum io_uring_register_op {") else {
-            return;
-        };
+    /// The series' `include/uapi/linux/io_uring.h`: in the kernel tree
+    /// beside the crate (`make tree` builds `build/linux`), or under the
+    /// tree `IOU_LINUX_TREE` names. A missing header fails the test: the
+    /// tables below must be checked against the kernel's.
+    fn kernel_header() -> String {
+        let tree = std::env::var("IOU_LINUX_TREE")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../build/linux").to_string());
+        let path = format!("{tree}/include/uapi/linux/io_uring.h");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("{path}: {e}: run `make tree` first, or set IOU_LINUX_TREE to a kernel tree with the series")
+        })
+    }
+
+    /// The body of `enum NAME { ... }` in the header.
+    fn kernel_enum(text: &str, name: &str) -> String {
+        let head = format!("enum {name} {{");
+        let start = text.find(&head).unwrap_or_else(|| panic!("no `{head}` in the kernel header"));
         let body = &text[start..];
-        let body = &body[..body.find("};").unwrap_or(body.len())];
+        body[..body.find("};").expect("the enum ends")].to_string()
+    }
+
+    /// Compare with the kernel's register enum.
+    #[test]
+    fn register_ops_match_kernel_header() {
+        let text = kernel_header();
+        let body = kernel_enum(&text, "io_uring_register_op");
         let mut seen = 0;
         for line in body.lines() {
             let Some((name, value)) = line.trim().trim_end_matches(',').split_once('=') else { continue };
@@ -195,24 +249,19 @@ mod tests {
         assert!(body.contains("IORING_REGISTER_LAST"));
     }
 
-    /// When the kernel tree is beside us, compare with its enum.
+    /// Compare with the kernel's opcode enum.
     #[test]
-    fn matches_kernel_header_if_present() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../build/linux/include/uapi/linux/io_uring.h");
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return;
-        };
-        let Some(start) = text.find("enum io_uring_op {") else {
-            return;
-        };
-        let body = &text[start..];
-        let end = body.find("};").unwrap_or(body.len());
-        let names: Vec<String> = body[..end]
+    fn matches_kernel_header() {
+        let text = kernel_header();
+        let body = kernel_enum(&text, "io_uring_op");
+        let names: Vec<String> = body
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .filter_map(|w| w.strip_prefix("IORING_OP_"))
             .filter(|w| *w != "LAST")
             .map(|w| w.to_ascii_lowercase())
             .collect();
-        assert_eq!(names, OPCODE_NAMES);
+        // The series' kernel is 6.12: its enum is the start of the table.
+        assert_eq!(names.len(), IORING_OP_LAST_6_12 as usize);
+        assert_eq!(names, OPCODE_NAMES[..names.len()]);
     }
 }

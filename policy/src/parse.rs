@@ -26,23 +26,137 @@ pub const MAX_LIST: usize = 64;
 /// Longest list of IPv6 prefixes.
 pub const MAX_IPV6: usize = 16;
 
-/// One problem in a policy file.
+/// One problem in a policy file (an error, or a warning from
+/// [`check_policy`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyError {
     /// 1-based line number.
     pub line: usize,
+    /// 1-based column, in characters.
+    pub col: usize,
     pub msg: String,
 }
 
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.msg)
+        write!(f, "line {}, column {}: {}", self.line, self.col, self.msg)
     }
 }
 
-struct Parser<'a> {
-    text: &'a str,
-    errors: Vec<PolicyError>,
+impl std::error::Error for PolicyError {}
+
+/// What [`check_policy`] found: the policy or its errors, the warnings
+/// (no-op and overlapping rules, redundant entries), and how many bytes
+/// locating them took (the text once, however many diagnostics).
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub result: Result<Policy, Vec<PolicyError>>,
+    pub warnings: Vec<PolicyError>,
+    pub locate_work: usize,
+}
+
+/// Line and column of each byte offset, in one forward sweep over the text
+/// (the offsets sorted first): linear in the text, whatever their number.
+/// Returns the positions in the order of `offsets`, and the bytes swept.
+pub fn locate_all(text: &str, offsets: &[usize]) -> (Vec<(usize, usize)>, usize) {
+    let mut order: Vec<usize> = (0..offsets.len()).collect();
+    order.sort_by_key(|&i| offsets[i]);
+    let mut out = vec![(1, 1); offsets.len()];
+    let (mut line, mut col, mut work) = (1usize, 1usize, 0usize);
+    let mut chars = text.char_indices().peekable();
+    for i in order {
+        let target = offsets[i].min(text.len());
+        while let Some(&(at, c)) = chars.peek() {
+            if at >= target {
+                break;
+            }
+            chars.next();
+            work += c.len_utf8();
+            if c == '\n' {
+                line += 1;
+                col = 1;
+            } else {
+                col += 1;
+            }
+        }
+        out[i] = (line, col);
+    }
+    (out, work)
+}
+
+/// The candidate nearest to `name` (optimal string alignment distance:
+/// insertions, deletions, substitutions and adjacent transpositions,
+/// ignoring case), if it is near enough to be a typo, else one that
+/// contains it: ` (did you mean `read`?)`; an empty string if none fits.
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let lower = name.to_ascii_lowercase();
+    let a = lower.as_bytes();
+    // Near enough to be a typo: one edit in short names, two from six
+    // characters, a third of the name beyond.
+    let max = (a.len() / 3).max(1).max(if a.len() >= 6 { 2 } else { 1 });
+    let mut best: Option<(usize, &str)> = None;
+    let mut contains: Option<&str> = None;
+    let mut row = [Vec::new(), Vec::new(), Vec::new()];
+    for c in candidates {
+        let b = c.to_ascii_lowercase();
+        if contains.is_none() && a.len() >= 3 && b.contains(lower.as_str()) {
+            contains = Some(c);
+        }
+        if b.len().abs_diff(a.len()) > max {
+            continue;
+        }
+        let limit = best.map_or(max, |(d, _)| d - 1);
+        if let Some(d) = osa(a, b.as_bytes(), limit, &mut row)
+            && d > 0
+        {
+            best = Some((d, c));
+        }
+    }
+    // Else a name that contains it (`open` -> `openat`).
+    best.map(|(_, c)| c).or(contains).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default()
+}
+
+/// Optimal string alignment distance (edits and adjacent transpositions)
+/// if it is at most `limit`: three rows at a time, stopping as soon as a
+/// whole row exceeds the limit.
+fn osa(a: &[u8], b: &[u8], limit: usize, rows: &mut [Vec<usize>; 3]) -> Option<usize> {
+    let m = b.len();
+    let [prev2, prev, cur] = rows;
+    prev2.clear();
+    prev2.resize(m + 1, 0);
+    prev.clear();
+    prev.extend(0..=m);
+    cur.clear();
+    cur.resize(m + 1, 0);
+    for i in 1..=a.len() {
+        cur[0] = i;
+        let mut low = i;
+        for j in 1..=m {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(prev2[j - 2] + 1);
+            }
+            cur[j] = d;
+            low = low.min(d);
+        }
+        if low > limit {
+            return None;
+        }
+        std::mem::swap(prev2, prev);
+        std::mem::swap(prev, cur);
+    }
+    (prev[m] <= limit).then_some(prev[m])
+}
+
+/// A diagnostic before it is located: byte offset and message.
+type Raw = (usize, String);
+
+struct Parser {
+    errors: Vec<Raw>,
+    warnings: Vec<Raw>,
+    /// Each rule's opcode, name as written and span, for warnings.
+    rule_spans: Vec<(u8, String, Option<Range<usize>>)>,
 }
 
 fn item_span(item: &Item) -> Option<Range<usize>> {
@@ -81,6 +195,23 @@ fn known(table: &[(&str, impl Copy)]) -> String {
     v.join(", ")
 }
 
+/// The condition keys of `allow_if`.
+const CONDITIONS: &[&str] = &[
+    "sqe_flags_clear",
+    "family",
+    "type",
+    "protocol",
+    "flags_clear",
+    "flags_set",
+    "mode_clear",
+    "mode_set",
+    "resolve_clear",
+    "resolve_set",
+    "port",
+    "ipv4",
+    "ipv6",
+];
+
 /// Kinds of list entries.
 #[derive(Clone, Copy)]
 enum Kind {
@@ -93,20 +224,13 @@ enum Kind {
     SqeFlag,
 }
 
-impl Parser<'_> {
-    fn line(&self, span: Option<Range<usize>>) -> usize {
-        match span {
-            Some(r) => {
-                let end = r.start.min(self.text.len());
-                self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
-            }
-            None => 1,
-        }
+impl Parser {
+    fn err(&mut self, span: Option<Range<usize>>, msg: impl Into<String>) {
+        self.errors.push((span.map_or(0, |r| r.start), msg.into()));
     }
 
-    fn err(&mut self, span: Option<Range<usize>>, msg: impl Into<String>) {
-        let line = self.line(span);
-        self.errors.push(PolicyError { line, msg: msg.into() });
+    fn warn(&mut self, span: Option<Range<usize>>, msg: impl Into<String>) {
+        self.warnings.push((span.map_or(0, |r| r.start), msg.into()));
     }
 
     fn key_span(tl: &dyn TableLike, key: &str) -> Option<Range<usize>> {
@@ -143,7 +267,8 @@ impl Parser<'_> {
                 other => self.err(
                     span,
                     format!(
-                        "unknown top-level key `{other}` (expected `default`, `op.<opcode>` tables and `[restrict]`)"
+                        "unknown top-level key `{other}`{} (expected `default`, `op.<opcode>` tables and `[restrict]`)",
+                        suggest(other, ["default", "op", "restrict"])
                     ),
                 ),
             }
@@ -152,6 +277,17 @@ impl Parser<'_> {
             self.err(Some(0..0), "missing `default = \"allow\"` or `default = \"deny\"`");
         }
         let default = default?;
+        for (op, name, span) in std::mem::take(&mut self.rule_spans) {
+            let same = match (rules.get(&op), default) {
+                (Some(Rule::Allow), Action::Allow) => "allow",
+                (Some(Rule::Deny), Action::Deny) => "deny",
+                _ => continue,
+            };
+            self.warn(
+                span,
+                format!("op.{name} = \"{same}\" is what `default = \"{same}\"` gives: the rule does nothing"),
+            );
+        }
         self.errors.is_empty().then_some(Policy { default, rules, restrict })
     }
 
@@ -183,14 +319,16 @@ impl Parser<'_> {
                             None if k == "sqe_ops" => self.err(
                                 e.span(),
                                 format!(
-                                    "{what}: unknown opcode `{name}`: use an IORING_OP_* name in lower case, e.g. read"
+                                    "{what}: unknown opcode `{name}`{}: use an IORING_OP_* name in lower case, e.g. read",
+                                    suggest(name, OPCODE_NAMES.iter().copied())
                                 ),
                             ),
                             None => self.err(
                                 e.span(),
                                 format!(
-                                    "{what}: unknown register opcode `{name}`: use an IORING_REGISTER_* or \
-                                     IORING_UNREGISTER_* name in lower case without IORING_, e.g. register_buffers"
+                                    "{what}: unknown register opcode `{name}`{}: use an IORING_REGISTER_* or \
+                                     IORING_UNREGISTER_* name in lower case without IORING_, e.g. register_buffers",
+                                    suggest(name, opcodes::REGISTER_OPS.iter().map(|r| r.0))
                                 ),
                             ),
                         }
@@ -220,8 +358,9 @@ impl Parser<'_> {
                 other => self.err(
                     ks,
                     format!(
-                        "restrict: unknown key `{other}` (known: sqe_ops, register_ops, sqe_flags_allowed, \
-                         sqe_flags_required)"
+                        "restrict: unknown key `{other}`{} (known: sqe_ops, register_ops, sqe_flags_allowed, \
+                         sqe_flags_required)",
+                        suggest(other, ["sqe_ops", "register_ops", "sqe_flags_allowed", "sqe_flags_required"])
                     ),
                 ),
             }
@@ -236,11 +375,7 @@ impl Parser<'_> {
         for (name, item) in ops.iter() {
             let span = Self::key_span(ops, name);
             let Some(op) = opcodes::opcode_by_name(name) else {
-                let hint = OPCODE_NAMES
-                    .iter()
-                    .find(|n| n.contains(name.to_ascii_lowercase().as_str()))
-                    .map(|n| format!(" (did you mean `{n}`?)"))
-                    .unwrap_or_default();
+                let hint = suggest(name, OPCODE_NAMES.iter().copied());
                 self.err(
                     span,
                     format!(
@@ -249,11 +384,22 @@ impl Parser<'_> {
                 );
                 continue;
             };
+            if op as u32 >= opcodes::IORING_OP_LAST {
+                self.warn(
+                    span.clone(),
+                    format!(
+                        "opcode {op} is past the last one this tool knows ({}, Linux 7.0's): only a newer kernel \
+                         has it",
+                        opcodes::IORING_OP_LAST - 1
+                    ),
+                );
+            }
             if rules.contains_key(&op) {
                 self.err(span, format!("opcode `{name}` given twice"));
                 continue;
             }
-            if let Some(rule) = self.rule(op, name, item, span) {
+            if let Some(rule) = self.rule(op, name, item, span.clone()) {
+                self.rule_spans.push((op, name.to_string(), span));
                 rules.insert(op, rule);
             }
         }
@@ -301,7 +447,8 @@ impl Parser<'_> {
                 "action" => action = Some((v, ks)),
                 "allow_if" => cond = Some((v, ks)),
                 other => {
-                    self.err(ks, format!("{ctx}: unknown key `{other}` (expected `action` or `allow_if`)"));
+                    let hint = suggest(other, ["action", "allow_if"]);
+                    self.err(ks, format!("{ctx}: unknown key `{other}`{hint} (expected `action` or `allow_if`)"));
                     bad = true;
                 }
             }
@@ -316,8 +463,8 @@ impl Parser<'_> {
                 if bad { None } else { r }
             }
             (None, Some((v, ks))) => {
-                let c = self.conds(op, &ctx, v, ks);
-                if bad { None } else { c.map(Rule::AllowIf) }
+                let g = self.groups(op, &ctx, v, ks);
+                if bad { None } else { g.map(Rule::AllowIf) }
             }
             (None, None) => {
                 if !bad {
@@ -328,11 +475,57 @@ impl Parser<'_> {
         }
     }
 
-    fn conds(&mut self, op: u8, ctx: &str, item: &Item, span: Option<Range<usize>>) -> Option<Conds> {
-        let Some(t) = item.as_table_like() else {
-            self.err(item_span(item).or(span), format!("{ctx}: allow_if must be a table, not {}", kind_of(item)));
-            return None;
+    /// `allow_if`: one table of conditions, or an array of them (`[[op.X.allow_if]]`
+    /// or `allow_if = [{ ... }, { ... }]`), of which one must hold.
+    fn groups(&mut self, op: u8, ctx: &str, item: &Item, span: Option<Range<usize>>) -> Option<Vec<Conds>> {
+        let tables: Vec<(&dyn TableLike, Option<Range<usize>>)> = match item {
+            Item::ArrayOfTables(a) => a.iter().map(|t| (t as &dyn TableLike, t.span())).collect(),
+            Item::Value(Value::Array(a)) => {
+                let mut v = Vec::new();
+                for e in a.iter() {
+                    match e.as_inline_table() {
+                        Some(t) => v.push((t as &dyn TableLike, e.span())),
+                        None => self.err(
+                            e.span(),
+                            format!("{ctx}: allow_if lists tables of conditions, not {}", value_kind(e)),
+                        ),
+                    }
+                }
+                v
+            }
+            _ => match item.as_table_like() {
+                Some(t) => return self.conds(op, ctx, "allow_if", t, item_span(item).or(span)).map(|c| vec![c]),
+                None => {
+                    self.err(
+                        item_span(item).or(span),
+                        format!("{ctx}: allow_if must be a table or an array of tables, not {}", kind_of(item)),
+                    );
+                    return None;
+                }
+            },
         };
+        if tables.is_empty() {
+            self.err(item_span(item).or(span), format!("{ctx}: allow_if is an empty array (use action = \"deny\")"));
+            return None;
+        }
+        let before = self.errors.len();
+        let mut out: Vec<Conds> = Vec::new();
+        for (i, (t, tspan)) in tables.into_iter().enumerate() {
+            let tspan = tspan.or(span.clone());
+            if let Some(c) = self.conds(op, ctx, &format!("allow_if[{i}]"), t, tspan.clone()) {
+                let n = c.normalized();
+                if let Some(j) = out.iter().position(|o| o.normalized() == n) {
+                    self.warn(tspan, format!("{ctx}: allow_if[{i}] is the same as allow_if[{j}]: it adds nothing"));
+                }
+                out.push(c);
+            }
+        }
+        (self.errors.len() == before).then_some(out)
+    }
+
+    /// One table of conditions, all of which must hold. `name` is what
+    /// messages call it (`allow_if`, `allow_if[1]`).
+    fn conds(&mut self, op: u8, ctx: &str, name: &str, t: &dyn TableLike, span: Option<Range<usize>>) -> Option<Conds> {
         let before = self.errors.len();
         let mut c = Conds::default();
         let opname = opcodes::opcode_name(op).unwrap_or("?").to_ascii_uppercase();
@@ -352,8 +545,9 @@ impl Parser<'_> {
                     self.err(
                         ks,
                         format!(
-                            "{ctx}: unknown condition `{other}` (known: sqe_flags_clear, family, type, protocol, \
-                             flags_clear, flags_set, mode_clear, mode_set, resolve_clear, resolve_set, port, ipv4, ipv6)"
+                            "{ctx}: unknown condition `{other}`{} (known: sqe_flags_clear, family, type, protocol, \
+                             flags_clear, flags_set, mode_clear, mode_set, resolve_clear, resolve_set, port, ipv4, ipv6)",
+                            suggest(other, CONDITIONS.iter().copied())
                         ),
                     );
                     continue;
@@ -391,7 +585,7 @@ impl Parser<'_> {
                 );
                 continue;
             }
-            let what = format!("{ctx}.allow_if.{k}");
+            let what = format!("{ctx}.{name}.{k}");
             match k {
                 "sqe_flags_clear" => {
                     c.sqe_flags_clear =
@@ -415,8 +609,18 @@ impl Parser<'_> {
             return None;
         }
         if c.is_empty() {
-            self.err(item_span(item).or(span), format!("{ctx}: allow_if has no conditions (use action = \"allow\")"));
+            self.err(span, format!("{ctx}: {name} has no conditions (use action = \"allow\")"));
             return None;
+        }
+        if let Some(why) = c.contradiction() {
+            self.err(span, format!("{ctx}: {name} can never hold: {why}"));
+            return None;
+        }
+        if c.matches_everything() {
+            self.warn(
+                span,
+                format!("{ctx}: {name} holds for every request: the rule allows everything (action = \"allow\")"),
+            );
         }
         Some(c)
     }
@@ -461,12 +665,24 @@ impl Parser<'_> {
         for v in entries {
             if let Some(s) = v.as_str() {
                 match names::lookup(table, prefix, s) {
+                    Some(x) if out.contains(&x) => self.warn(v.span(), format!("{what}: \"{s}\" is listed twice")),
                     Some(x) => out.push(x),
-                    None => self.err(v.span(), format!("{what}: unknown {label} \"{s}\" (known: {})", known(table))),
+                    None => self.err(
+                        v.span(),
+                        format!(
+                            "{what}: unknown {label} \"{s}\"{} (known: {})",
+                            suggest(s, table.iter().map(|e| e.0)),
+                            known(table)
+                        ),
+                    ),
                 }
             } else if v.as_integer().is_some() {
                 if let Some(x) = self.int(what, v, max) {
-                    out.push(x as u32);
+                    if out.contains(&(x as u32)) {
+                        self.warn(v.span(), format!("{what}: {x} is listed twice"));
+                    } else {
+                        out.push(x as u32);
+                    }
                 }
             } else {
                 self.err(v.span(), format!("{what}: expected a {label} name or number, not {}", value_kind(v)));
@@ -486,13 +702,23 @@ impl Parser<'_> {
         for v in entries {
             if let Some(s) = v.as_str() {
                 match names::lookup(table, prefix, s) {
+                    Some(x) if out.contains(&x) => self.warn(v.span(), format!("{what}: \"{s}\" is listed twice")),
                     Some(x) => out.push(x),
-                    None => self.err(v.span(), format!("{what}: unknown {label} \"{s}\" (known: {})", known(table))),
+                    None => self.err(
+                        v.span(),
+                        format!(
+                            "{what}: unknown {label} \"{s}\"{} (known: {})",
+                            suggest(s, table.iter().map(|e| e.0)),
+                            known(table)
+                        ),
+                    ),
                 }
             } else if v.as_integer().is_some() {
                 if let Some(x) = self.int(what, v, max) {
                     if x == 0 {
                         self.err(v.span(), format!("{what}: a mask of 0 means nothing"));
+                    } else if out.contains(&x) {
+                        self.warn(v.span(), format!("{what}: {x:#x} is listed twice"));
                     } else {
                         out.push(x);
                     }
@@ -504,11 +730,21 @@ impl Parser<'_> {
         out
     }
 
+    /// Warn when a port range meets one listed before it.
+    fn overlap(&mut self, what: &str, v: &Value, (lo, hi): (u16, u16), before: &[(u16, u16)]) {
+        let show = |(a, b): (u16, u16)| if a == b { a.to_string() } else { format!("{a}-{b}") };
+        if let Some(&o) = before.iter().find(|&&(a, b)| a <= hi && lo <= b) {
+            let msg = if o == (lo, hi) { "is listed twice".to_string() } else { format!("overlaps {}", show(o)) };
+            self.warn(v.span(), format!("{what}: {} {msg}", show((lo, hi))));
+        }
+    }
+
     fn ports(&mut self, what: &str, entries: &[&Value]) -> Vec<(u16, u16)> {
         let mut out = Vec::new();
         for v in entries {
             if v.as_integer().is_some() {
                 if let Some(p) = self.int(what, v, 65535) {
+                    self.overlap(what, v, (p as u16, p as u16), &out);
                     out.push((p as u16, p as u16));
                 }
                 continue;
@@ -523,7 +759,10 @@ impl Parser<'_> {
                 None => parse(s).map(|p| (p, p)),
             };
             match r {
-                Some((lo, hi)) if lo <= hi => out.push((lo, hi)),
+                Some((lo, hi)) if lo <= hi => {
+                    self.overlap(what, v, (lo, hi), &out);
+                    out.push((lo, hi))
+                }
                 Some((lo, hi)) => self.err(v.span(), format!("{what}: range \"{s}\" is empty ({lo} > {hi})")),
                 None => self.err(v.span(), format!("{what}: \"{s}\" is not a port (0..65535) or a \"low-high\" range")),
             }
@@ -571,6 +810,11 @@ impl Parser<'_> {
                     );
                     continue;
                 }
+                let inside =
+                    |(n, l): (u32, u8), (m, k): (u32, u8)| k <= l && (k == 0 || (n ^ m) >> (32 - k as u32) == 0);
+                if let Some(&(n, l)) = out.iter().find(|&&o| inside((net, len), o) || inside(o, (net, len))) {
+                    self.warn(v.span(), format!("{what}: {a}/{len} overlaps {}/{l}", Ipv4Addr::from(n)));
+                }
                 out.push((net, len));
             }
         }
@@ -593,6 +837,11 @@ impl Parser<'_> {
                     );
                     continue;
                 }
+                let inside =
+                    |(n, l): (u128, u8), (m, k): (u128, u8)| k <= l && (k == 0 || (n ^ m) >> (128 - k as u32) == 0);
+                if let Some(&(n, l)) = out.iter().find(|&&o| inside((net, len), o) || inside(o, (net, len))) {
+                    self.warn(v.span(), format!("{what}: {a}/{len} overlaps {}/{l}", Ipv6Addr::from(n)));
+                }
                 out.push((net, len));
             }
         }
@@ -602,20 +851,54 @@ impl Parser<'_> {
 
 /// Parse a policy file. On failure, every problem found, in file order.
 pub fn parse_policy(text: &str) -> Result<Policy, Vec<PolicyError>> {
-    let mut p = Parser { text, errors: Vec::new() };
-    let doc = match Document::parse(text) {
-        Ok(d) => d,
+    check_policy(text).result
+}
+
+/// Parse a policy file as a linter: every error, and warnings about rules
+/// that do nothing or overlap, each with line and column, in file order.
+pub fn check_policy(text: &str) -> Checked {
+    let mut p = Parser { errors: Vec::new(), warnings: Vec::new(), rule_spans: Vec::new() };
+    let policy = match Document::parse(text) {
+        Ok(doc) => p.policy(&doc),
         Err(e) => {
             let msg = e.message().trim().to_string();
-            p.err(e.span(), format!("TOML syntax error: {msg}"));
-            return Err(p.errors);
+            let span = e.span();
+            let msg = match &span {
+                // Name the key toml_edit only calls "duplicate key".
+                Some(r) if msg.starts_with("duplicate key") => {
+                    let key = text.get(r.clone()).unwrap_or("").trim().trim_matches(|c| c == '[' || c == ']').trim();
+                    let line_start = text[..r.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+                    let line_end = text[r.start.min(text.len())..].find('\n').map_or(text.len(), |i| r.start + i);
+                    let whole = text[line_start..line_end].trim();
+                    let key = if key.is_empty() { whole } else { key };
+                    format!("duplicate key `{key}` (`{whole}`): a key may be given once per table")
+                }
+                _ => format!("TOML syntax error: {msg}"),
+            };
+            p.err(span, msg);
+            None
         }
     };
-    match p.policy(&doc) {
-        Some(pol) if p.errors.is_empty() => Ok(pol),
-        _ => {
-            p.errors.sort_by_key(|e| e.line);
-            Err(p.errors)
-        }
-    }
+    let offsets: Vec<usize> = p.errors.iter().chain(&p.warnings).map(|e| e.0).collect();
+    let (pos, locate_work) = locate_all(text, &offsets);
+    let mut located: Vec<(usize, PolicyError)> = p
+        .errors
+        .iter()
+        .chain(&p.warnings)
+        .zip(pos)
+        .map(|((off, msg), (line, col))| (*off, PolicyError { line, col, msg: msg.clone() }))
+        .collect();
+    let warnings: Vec<PolicyError> = {
+        let mut w: Vec<(usize, PolicyError)> = located.split_off(p.errors.len());
+        w.sort_by_key(|e| e.0);
+        w.into_iter().map(|e| e.1).collect()
+    };
+    located.sort_by_key(|e| e.0);
+    let errors: Vec<PolicyError> = located.into_iter().map(|e| e.1).collect();
+    let result = match policy {
+        Some(pol) if errors.is_empty() => Ok(pol),
+        _ if errors.is_empty() => Err(vec![PolicyError { line: 1, col: 1, msg: "invalid policy".into() }]),
+        _ => Err(errors),
+    };
+    Checked { result, warnings, locate_work }
 }

@@ -141,7 +141,8 @@ pub fn install(level: Level, filters: &[CompiledFilter]) -> Result<(), RegisterE
     Ok(())
 }
 
-/// Classic task-level restrictions (uapi.md §7), registered with fd -1.
+/// Classic task-level restrictions (`Documentation/userspace-api/io_uring_bpf_filter.rst`,
+/// "Restricting a task and its children"), registered with fd -1.
 pub fn register_task_restrictions(res: &[IoUringRestriction]) -> Result<(), RegisterError> {
     let err = |errno| RegisterError { errno, level: Level::Task, what: What::Restrictions };
     let nr = u16::try_from(res.len()).map_err(|_| err(libc::EINVAL))?;
@@ -161,6 +162,112 @@ pub fn register_task_restrictions(res: &[IoUringRestriction]) -> Result<(), Regi
     }
     io_uring_register(-1, IORING_REGISTER_RESTRICTIONS, buf.as_mut_ptr().cast(), 1).map_err(err)?;
     Ok(())
+}
+
+/// What the running kernel offers, found by [`probe`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Support {
+    /// The kernel's `IORING_OP_LAST`: filters (and requests) exist for
+    /// opcodes below it.
+    pub op_last: u32,
+    /// False when the count could not be probed (an outer sandbox forbids
+    /// filter registration on new rings) and `op_last` is the tool's own
+    /// [`opcodes::IORING_OP_LAST`].
+    pub probed: bool,
+}
+
+/// Why the kernel cannot filter io_uring requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeError {
+    /// io_uring_setup(2) failed with this errno (io_uring missing, disabled
+    /// by the `kernel.io_uring_disabled` sysctl, or forbidden by seccomp).
+    NoIoUring(i32),
+    /// io_uring works but IORING_REGISTER_BPF_FILTER does not exist.
+    NoBpfFilter,
+}
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "this kernel has no io_uring BPF filtering")?;
+        match self {
+            ProbeError::NoIoUring(e) => {
+                write!(f, " (io_uring_setup: {})", std::io::Error::from_raw_os_error(*e))
+            }
+            ProbeError::NoBpfFilter => {
+                write!(f, " (IORING_REGISTER_BPF_FILTER is unknown: needs Linux 7.0 or this series)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProbeError {}
+
+/// A ring of one entry, closed on drop, for probing.
+struct ProbeRing(i32);
+
+impl ProbeRing {
+    fn new() -> Result<ProbeRing, i32> {
+        // `struct io_uring_params` is 120 bytes; all zero asks for defaults.
+        let mut params = [0u32; 30];
+        // SAFETY: params is a zeroed io_uring_params the kernel reads and
+        // writes back, and lives across the call.
+        let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 1u32, params.as_mut_ptr()) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOSYS));
+        }
+        Ok(ProbeRing(fd as i32))
+    }
+}
+
+impl Drop for ProbeRing {
+    fn drop(&mut self) {
+        // SAFETY: the ring fd this guard owns, closed once.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// Find out, without changing the calling task, whether the kernel filters
+/// io_uring requests and for how many opcodes: on a throwaway ring,
+/// register an allow-all filter for IORING_OP_NOP (EINVAL: no
+/// IORING_REGISTER_BPF_FILTER), then binary-search the first opcode a
+/// filter cannot be registered for (EINVAL: not below IORING_OP_LAST; any
+/// other answer means the opcode passed that check).
+pub fn probe() -> Result<Support, ProbeError> {
+    let ring = ProbeRing::new().map_err(ProbeError::NoIoUring)?;
+    let allow = [SockFilter::new(0x06, 0, 0, 1)];
+    let known = |op: u32| match register_filter32(Level::Ring(ring.0), op, &allow) {
+        Ok(()) => Ok(true),
+        Err(libc::EINVAL) => Ok(false),
+        Err(e) => Err(e),
+    };
+    match known(0) {
+        Ok(true) => {}
+        Ok(false) => return Err(ProbeError::NoBpfFilter),
+        // Forbidden on this ring (an outer sandbox's register_ops, say):
+        // the support is there, its extent unknown.
+        Err(_) => return Ok(Support { op_last: opcodes::IORING_OP_LAST, probed: false }),
+    }
+    let (mut lo, mut hi) = (1u32, 256u32);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if known(mid).unwrap_or(true) { lo = mid + 1 } else { hi = mid }
+    }
+    Ok(Support { op_last: lo, probed: true })
+}
+
+/// Register an allow-all style probe filter for a 32-bit opcode value.
+fn register_filter32(level: Level, opcode: u32, prog: &[SockFilter]) -> Result<(), i32> {
+    let mut arg = IoUringBpf {
+        cmd_type: IO_URING_BPF_CMD_FILTER,
+        filter: IoUringBpfFilter {
+            opcode,
+            filter_len: prog.len() as u32,
+            filter_ptr: prog.as_ptr() as u64,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    io_uring_register(level.fd(), IORING_REGISTER_BPF_FILTER, (&mut arg as *mut IoUringBpf).cast(), 1).map(|_| ())
 }
 
 /// Set no_new_privs on the calling thread (as seccomp requires).
@@ -212,6 +319,21 @@ mod tests {
     fn eperm_restrictions() {
         let e = RegisterError { errno: libc::EPERM, level: Level::Task, what: What::Restrictions };
         assert!(e.to_string().contains("already has classic restrictions"));
+    }
+
+    /// On any kernel: the probe either finds no support, or finds at least
+    /// the opcodes of Linux 6.12, and leaves the calling task unfiltered.
+    #[test]
+    fn probe_is_consistent() {
+        match probe() {
+            Ok(s) => {
+                assert!(s.op_last >= opcodes::IORING_OP_LAST_6_12 && s.op_last <= 256, "{s:?}");
+            }
+            Err(e) => assert!(e.to_string().starts_with("this kernel has no io_uring BPF filtering"), "{e}"),
+        }
+        // Probing twice gives the same answer (the throwaway rings' filters
+        // do not accumulate anywhere).
+        assert_eq!(probe(), probe());
     }
 
     /// On any kernel: a ring-level registration on a non-ring fd fails

@@ -236,7 +236,20 @@ impl Ring {
 
     /// Queue one SQE and submit it. Returns the kernel's count of consumed
     /// SQEs (1, even for a request that fails at init).
-    pub fn submit(&mut self, sqe: &Sqe) -> io::Result<u32> {
+    ///
+    /// # Safety
+    ///
+    /// The kernel dereferences the addresses the SQE carries (`addr`,
+    /// `off`/`addr2`, `addr3`, as the opcode defines them), reading or
+    /// writing user memory, possibly after this call returns. The caller
+    /// guarantees that each of them points to memory that is valid for the
+    /// access the opcode makes (a buffer of `len` bytes for READ, a NUL
+    /// terminated path, a `struct open_how`, a socket address of `off`
+    /// bytes, ...) and stays valid, and unused by anything else where the
+    /// kernel writes, until the request's CQE has been reaped or the ring
+    /// is dropped. File descriptors in the SQE are not memory: a wrong one
+    /// gives an error completion, not undefined behaviour.
+    pub unsafe fn submit(&mut self, sqe: &Sqe) -> io::Result<u32> {
         let mask = self.p.sq_entries - 1;
         let tail = self.atomic(&self.sq, self.p.sq_off.tail).load(Ordering::Relaxed);
         let head = self.atomic(&self.sq, self.p.sq_off.head).load(Ordering::Acquire);
@@ -307,8 +320,15 @@ impl Ring {
     /// Submit one request and wait up to `timeout` for the CQE with its
     /// `user_data` (CQEs of earlier, timed-out requests are dropped).
     /// `None` if it did not complete in time.
-    pub fn run(&mut self, sqe: &Sqe, timeout: Duration) -> io::Result<Option<Cqe>> {
-        self.submit(sqe)?;
+    ///
+    /// # Safety
+    ///
+    /// As for [`Ring::submit`]: the memory the SQE points to must stay
+    /// valid until the request completes, which, when this returns
+    /// `Ok(None)`, is after this call (a later CQE, or the ring's drop).
+    pub unsafe fn run(&mut self, sqe: &Sqe, timeout: Duration) -> io::Result<Option<Cqe>> {
+        // SAFETY: the caller's guarantee for `sqe` is the one submit needs.
+        unsafe { self.submit(sqe) }?;
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -357,7 +377,8 @@ mod tests {
         };
         for i in 0..20u64 {
             let sqe = Sqe { opcode: IORING_OP_NOP, user_data: 0x1234_0000 + i, ..Default::default() };
-            let c = ring.run(&sqe, Duration::from_secs(5)).unwrap().expect("NOP completes");
+            // SAFETY: a NOP carries no address.
+            let c = unsafe { ring.run(&sqe, Duration::from_secs(5)) }.unwrap().expect("NOP completes");
             assert_eq!(c.res, 0);
             assert_eq!(c.user_data, 0x1234_0000 + i);
         }

@@ -204,7 +204,7 @@ fn comments_name_open_flags() {
         flags_clear: vec![libc::O_EXCL as u64],
         ..Conds::default()
     };
-    let prog = iou_policy::compile::compile_rule(&Rule::AllowIf(c)).unwrap();
+    let prog = iou_policy::compile::compile_rule(&Rule::AllowIf(vec![c])).unwrap();
     let text = prog.listing();
     assert!(text.contains(&format!("flags O_EXCL ({:#x}) must not be set", libc::O_EXCL)), "{text}");
     assert!(
@@ -213,4 +213,177 @@ fn comments_name_open_flags() {
     );
     assert!(text.contains(&format!("; O_CREAT ({:#x}) set?", libc::O_CREAT)), "{text}");
     assert!(text.contains("; 0x100000000 set?"), "{text}");
+}
+
+/// The example policy says what its comment says: "HTTPS on the internal
+/// network, or local ports 8000-8080", and nothing else.
+#[test]
+fn example_connect_rule_means_its_comment() {
+    use iou_policy::bpf::Ctx;
+    use iou_policy::compile::FilterSet;
+    let text = include_str!("../examples/policy.toml");
+    assert!(text.contains("# Connect to HTTPS on the internal network, or to local ports 8000-8080"));
+    let p = iou_policy::parse::parse_policy(text).unwrap();
+    let mut set = FilterSet::new();
+    set.add_all(&compile(&p).unwrap());
+    let v4 = |a: [u8; 4], port| Ctx::connect(2, port, &a);
+    let v6 = |a: &str, port| Ctx::connect(10, port, &a.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    let cases = [
+        (v4([10, 1, 2, 3], 443), true, "HTTPS, internal IPv4"),
+        (v6("fd00::1", 443), true, "HTTPS, internal IPv6"),
+        (v4([127, 0, 0, 1], 8000), true, "local 8000"),
+        (v4([127, 9, 9, 9], 8080), true, "local 8080"),
+        (v6("::1", 8042), true, "local IPv6 8042"),
+        (v4([10, 1, 2, 3], 8000), false, "internal but not HTTPS"),
+        (v6("fd00::1", 8080), false, "internal IPv6 but not HTTPS"),
+        (v4([127, 0, 0, 1], 443), false, "HTTPS but local"),
+        (v6("::1", 443), false, "HTTPS but local IPv6"),
+        (v4([127, 0, 0, 1], 8081), false, "local, past the range"),
+        (v4([127, 0, 0, 1], 7999), false, "local, before the range"),
+        (v4([192, 168, 1, 1], 443), false, "HTTPS outside"),
+        (v6("2001:db8::1", 8000), false, "outside IPv6"),
+        (Ctx::connect(1, 0, &[]), false, "unix socket"),
+    ];
+    for (ctx, want, what) in cases {
+        assert_eq!(p.allows(&ctx), want, "meaning: {what}");
+        assert_eq!(set.allows(&ctx), want, "filters: {what}");
+    }
+}
+
+/// default = "deny" under stacking: DENY_REST alone leaves an opcode that
+/// an older filter covers to that filter; compile_task's explicit deny
+/// filters deny it anyway, for every opcode below the kernel's count.
+#[test]
+fn default_deny_holds_under_an_outer_policy() {
+    use iou_policy::abi::IO_URING_BPF_FILTER_DENY_REST;
+    use iou_policy::bpf::Ctx;
+    use iou_policy::compile::{FilterSet, compile_task};
+    let outer = iou_policy::parse::parse_policy(
+        "default = \"allow\"\n[op.read]\nallow_if = { sqe_flags_clear = [\"async\"] }\n",
+    )
+    .unwrap();
+    let inner = iou_policy::parse::parse_policy("default = \"deny\"\nop.nop = \"allow\"\n").unwrap();
+    let read = Ctx::new(22);
+    let stacked = |inner_filters: &[iou_policy::compile::CompiledFilter]| {
+        let mut s = FilterSet::new();
+        s.add_all(&compile(&outer).unwrap());
+        s.add_all(inner_filters);
+        s
+    };
+    // DENY_REST alone: READ slips through under the outer policy.
+    assert!(stacked(&compile(&inner).unwrap()).allows(&read));
+    for op_last in [58u32, 65] {
+        let f = compile_task(&inner, op_last).unwrap();
+        assert_eq!(f.len(), op_last as usize, "one filter per opcode");
+        // DENY_REST stays on the rules' last filter, before the deny filters.
+        assert_eq!(f.iter().filter(|x| x.flags & IO_URING_BPF_FILTER_DENY_REST != 0).count(), 1);
+        assert_ne!(f[0].flags & IO_URING_BPF_FILTER_DENY_REST, 0);
+        assert!(f[1..].iter().all(|x| x.program.insns == [iou_policy::abi::SockFilter::new(6, 0, 0, 0)]));
+        let s = stacked(&f);
+        for op in 0..op_last as u8 {
+            assert_eq!(s.allows(&Ctx::new(op)), op == 0, "opcode {op}");
+        }
+    }
+    // default = "allow" adds nothing.
+    assert_eq!(compile_task(&outer, 65).unwrap(), compile(&outer).unwrap());
+}
+
+/// The most instructions one run can execute (programs only jump forward).
+fn longest_path(p: &[iou_policy::abi::SockFilter]) -> usize {
+    let mut best = vec![0usize; p.len() + 1];
+    for pc in (0..p.len()).rev() {
+        let i = p[pc];
+        let next = match (i.code & 7, i.code & 0xf0) {
+            (6, _) => 0,
+            (5, 0) => best[pc + 1 + i.k as usize],
+            (5, _) => best[pc + 1 + i.jt as usize].max(best[pc + 1 + i.jf as usize]),
+            _ => best[pc + 1],
+        };
+        best[pc] = 1 + next;
+    }
+    best[0]
+}
+
+/// Long lists are balanced decision trees: a run compares O(log n)
+/// entries, not every one, and the program stays O(n).
+#[test]
+fn long_lists_are_decision_trees() {
+    let fams: Vec<String> = (0..64).map(|i| (1000 + 7 * i).to_string()).collect();
+    let ports: Vec<String> = (0..64).map(|i| format!("\"{}-{}\"", 1000 + 10 * i, 1003 + 10 * i)).collect();
+    let text = format!(
+        "default = \"deny\"\n[op.socket]\nallow_if = {{ family = [{}] }}\n[op.connect]\nallow_if = {{ port = [{}] }}\n",
+        fams.join(", "),
+        ports.join(", ")
+    );
+    let (p, s) = load(&text);
+    let f = compile(&p).unwrap();
+    let sock = f.iter().find(|x| x.opcode == IORING_OP_SOCKET).unwrap();
+    let conn = f.iter().find(|x| x.opcode == IORING_OP_CONNECT).unwrap();
+    assert!(longest_path(&sock.program.insns) <= 12, "{}", sock.program.listing());
+    assert!(sock.program.insns.len() <= 64 + 20, "{}", sock.program.listing());
+    assert!(longest_path(&conn.program.insns) <= 24, "{}", conn.program.listing());
+    for i in 0..64u32 {
+        check(&p, &s, &Ctx::socket(1000 + 7 * i, 1, 0), true);
+        check(&p, &s, &Ctx::socket(1001 + 7 * i, 1, 0), false);
+        let lo = 1000 + 10 * i as u16;
+        for (port, want) in [(lo - 1, false), (lo, true), (lo + 3, true), (lo + 4, false)] {
+            check(&p, &s, &Ctx::connect(2, port, &[1, 2, 3, 4]), want);
+        }
+    }
+}
+
+/// Within a group each context word is loaded from the context once (a
+/// word read again comes from scratch memory).
+#[test]
+fn each_context_word_is_loaded_once_per_group() {
+    let (p, _) = load(
+        "default = \"deny\"\n[op.connect]\nallow_if = { family = [\"inet\", \"inet6\"], port = [\"443\", \"8000-8080\"], \
+         ipv4 = [\"10.0.0.0/8\", \"192.168.0.0/16\", \"172.16.0.0/12\"], ipv6 = [\"fd00::/8\", \"2001:db8::/32\", \"::1/128\"] }\n\
+         [op.openat]\nallow_if = { flags_clear = [\"O_CREAT\", \"O_TMPFILE\", \"O_TRUNC\"], flags_set = [\"O_CLOEXEC\"], mode_clear = [\"S_ISUID\", \"S_ISGID\"] }\n",
+    );
+    for f in compile(&p).unwrap() {
+        let mut loads = std::collections::BTreeMap::new();
+        for i in &f.program.insns {
+            if i.code == 0x20 {
+                *loads.entry(i.k).or_insert(0) += 1;
+            }
+        }
+        assert!(loads.values().all(|&n| n == 1), "{loads:?}\n{}", f.program.listing());
+    }
+}
+
+/// Duplicates, overlapping ranges and nested or sibling prefixes compile
+/// to what their tight form compiles to.
+#[test]
+fn duplicates_and_overlaps_are_merged() {
+    let (loose, _) = load(
+        "default = \"deny\"\n[op.connect]\nallow_if = { port = [\"80\", \"80\", \"81-90\", \"85-100\", \"101\"], \
+         ipv4 = [\"10.0.0.0/9\", \"10.128.0.0/9\", \"10.1.0.0/16\", \"10.0.0.0/8\"] }\n\
+         [op.socket]\nallow_if = { family = [\"inet\", \"inet\", 2, \"inet6\"], type = [\"stream\", 1] }\n\
+         [op.openat]\nallow_if = { flags_clear = [\"O_CREAT\", \"O_CREAT\", \"O_EXCL\"], flags_set = [\"O_CLOEXEC\", \"O_CLOEXEC\"] }\n",
+    );
+    let (tight, _) = load(
+        "default = \"deny\"\n[op.connect]\nallow_if = { port = [\"80-101\"], ipv4 = [\"10.0.0.0/8\"] }\n\
+         [op.socket]\nallow_if = { family = [\"inet\", \"inet6\"], type = [\"stream\"] }\n\
+         [op.openat]\nallow_if = { flags_clear = [\"O_CREAT\", \"O_EXCL\"], flags_set = [\"O_CLOEXEC\"] }\n",
+    );
+    let insns = |p: &Policy| compile(p).unwrap().into_iter().map(|f| f.program.insns).collect::<Vec<_>>();
+    assert_eq!(insns(&loose), insns(&tight));
+}
+
+/// A group that can never hold is left out; one that always holds makes
+/// the rule an allow.
+#[test]
+fn contradictions_and_tautologies() {
+    use iou_policy::policy::Conds;
+    let creat = libc::O_CREAT as u64;
+    let never = Conds { flags_clear: vec![creat], flags_set: vec![creat | libc::O_EXCL as u64], ..Conds::default() };
+    assert!(never.contradiction().unwrap().contains("forbids"));
+    let always = Conds { port: Some(vec![(0, 100), (101, 65535)]), ..Conds::default() };
+    assert!(always.matches_everything() && always.contradiction().is_none());
+    let only = Conds { port: Some(vec![(443, 443)]), ..Conds::default() };
+    let rule = |g: Vec<Conds>| iou_policy::compile::compile_rule(&iou_policy::policy::Rule::AllowIf(g)).unwrap().insns;
+    assert_eq!(rule(vec![never.clone(), only.clone()]), rule(vec![only]));
+    assert_eq!(rule(vec![never.clone()]).len(), 1, "ret 0");
+    assert_eq!(rule(vec![never, always]), vec![iou_policy::abi::SockFilter::new(6, 0, 0, 1)]);
 }

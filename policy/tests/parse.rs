@@ -155,11 +155,13 @@ fn names_are_flexible() {
         "default = \"deny\"\n[op.socket]\nallow_if = { family = [\"AF_INET\", \"inet6\", 1], type = [\"SOCK_STREAM\"], protocol = [\"IPPROTO_TCP\"] }\n[op.connect]\nallow_if = { port = [443, \"1000 - 2000\"], ipv4 = [\"127.0.0.1\"] }\n",
     )
     .unwrap();
-    let Some(Rule::AllowIf(c)) = p.rules.get(&45) else { panic!() };
+    let Some(Rule::AllowIf(g)) = p.rules.get(&45) else { panic!() };
+    let c = &g[0];
     assert_eq!(c.family, Some(vec![2, 10, 1]));
     assert_eq!(c.sock_type, Some(vec![1]));
     assert_eq!(c.protocol, Some(vec![6]));
-    let Some(Rule::AllowIf(c)) = p.rules.get(&16) else { panic!() };
+    let Some(Rule::AllowIf(g)) = p.rules.get(&16) else { panic!() };
+    let c = &g[0];
     assert_eq!(c.port, Some(vec![(443, 443), (1000, 2000)]));
     assert_eq!(c.ipv4, Some(vec![(0x7f00_0001, 32)]));
 }
@@ -172,7 +174,9 @@ fn readme_example_parses() {
     let p = parse_policy(&readme[start..end]).unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(p.rules.get(&23), Some(&Rule::Allow));
     assert_eq!(p.rules.get(&22), Some(&Rule::Allow));
-    assert_eq!(p.rules.len(), 4);
+    assert_eq!(p.rules.get(&61), Some(&Rule::Allow));
+    assert!(matches!(p.rules.get(&16), Some(Rule::AllowIf(g)) if g.len() == 2));
+    assert_eq!(p.rules.len(), 6);
 }
 
 #[test]
@@ -239,4 +243,117 @@ fn readme_restrict_example_parses() {
     assert_eq!(r.sqe_ops, vec![22, 23, 18, 19]);
     assert_eq!(r.register_ops, vec![0]);
     assert_eq!((r.sqe_flags_allowed, r.sqe_flags_required), (0x14, 0));
+}
+
+/// A parse error is a `std::error::Error`: it boxes into `dyn Error` and
+/// its message carries line and problem.
+#[test]
+fn errors_are_std_errors() {
+    let e = parse_policy("default = \"maybe\"\n").unwrap_err().remove(0);
+    let boxed: Box<dyn std::error::Error> = Box::new(e);
+    let s = boxed.to_string();
+    assert!(s.starts_with("line 1") && s.contains("expected \"allow\" or \"deny\""), "{s}");
+}
+
+/// `allow_if` as an array of tables: an OR of condition groups, in any of
+/// TOML's spellings; each group keeps its own errors' names.
+#[test]
+fn allow_if_groups() {
+    let spellings = [
+        "default = \"deny\"\n[[op.connect.allow_if]]\nport = [\"443\"]\n[[op.connect.allow_if]]\nport = [\"80\"]\n",
+        "default = \"deny\"\n[op.connect]\nallow_if = [{ port = [\"443\"] }, { port = [\"80\"] }]\n",
+        "default = \"deny\"\nop.connect.allow_if = [{ port = 443 }, { port = 80 }]\n",
+    ];
+    for text in spellings {
+        let p = parse_policy(text).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        let Some(Rule::AllowIf(g)) = p.rules.get(&16) else { panic!("{p:?}") };
+        assert_eq!(g.len(), 2, "{text}");
+        assert_eq!(g[0].port, Some(vec![(443, 443)]));
+        assert_eq!(g[1].port, Some(vec![(80, 80)]));
+    }
+    one(
+        "default = \"deny\"\n[[op.connect.allow_if]]\nport = [\"443\"]\n[[op.connect.allow_if]]\nport = [\"x\"]\n",
+        5,
+        "op.connect.allow_if[1].port: \"x\" is not a port",
+    );
+    one("default = \"deny\"\n[op.connect]\nallow_if = []\n", 3, "allow_if is an empty array");
+    one("default = \"deny\"\n[op.connect]\nallow_if = [1]\n", 3, "allow_if lists tables of conditions, not an integer");
+    one(
+        "default = \"deny\"\n[[op.connect.allow_if]]\n[[op.connect.allow_if]]\nport = 1\n",
+        2,
+        "allow_if[0] has no conditions",
+    );
+}
+
+/// Opcodes by number, and the opcodes of Linux 6.13 to 7.0 by name.
+#[test]
+fn opcodes_by_number_and_newer_names() {
+    let p = parse_policy("default = \"allow\"\nop.60 = \"deny\"\nop.pipe = \"deny\"\nop.200 = \"deny\"\n").unwrap();
+    assert_eq!(p.rules.keys().copied().collect::<Vec<_>>(), vec![60, 62, 200]);
+    one("default = \"allow\"\nop.256 = \"deny\"\n", 2, "unknown opcode `256`");
+    one("default = \"allow\"\nop.60 = \"deny\"\nop.readv_fixed = \"deny\"\n", 3, "given twice");
+}
+
+/// Every error has line and column; typos get the nearest valid name.
+#[test]
+fn columns_and_suggestions() {
+    let text = "default = \"deny\"\n[op.openat]\nallow_if = { flags_clear = [\"O_CRAET\"] }\n[op.socket]\n\
+                allow_if = { family = [\"inet\"], type = [\"stram\"] }\n";
+    let e = parse_policy(text).unwrap_err();
+    assert_eq!((e[0].line, e[0].col), (3, 29), "{e:?}");
+    assert!(e[0].msg.contains("unknown open flag \"O_CRAET\" (did you mean `O_CREAT`?)"), "{e:?}");
+    assert_eq!((e[1].line, e[1].col), (5, 41), "{e:?}");
+    assert!(e[1].msg.contains("(did you mean `stream`?)"), "{e:?}");
+    // Too far from anything: no suggestion.
+    let e = parse_policy("default = \"deny\"\nop.frobnicate = \"allow\"\n").unwrap_err();
+    assert!(!e[0].msg.contains("did you mean"), "{e:?}");
+    assert_eq!(iou_policy::parse::suggest("raed", ["read", "write"]), " (did you mean `read`?)");
+    assert_eq!(iou_policy::parse::suggest("opneat2", ["openat", "openat2"]), " (did you mean `openat2`?)");
+}
+
+/// Warnings: rules that do nothing, groups that hold always or repeat,
+/// entries listed twice or overlapping; contradictions are errors.
+#[test]
+fn warnings_and_contradictions() {
+    let c = iou_policy::parse::check_policy(
+        "default = \"allow\"\nop.read = \"allow\"\n[[op.connect.allow_if]]\nport = [\"1-100\", \"50\"]\n\
+         [[op.connect.allow_if]]\nport = [\"50\", \"1-100\"]\n[op.socket]\nallow_if = { family = [\"inet\", 2] }\n\
+         [op.bind]\nallow_if = { port = [\"0-65535\"] }\n",
+    );
+    let w: Vec<(usize, &str)> = c.warnings.iter().map(|w| (w.line, w.msg.as_str())).collect();
+    assert!(c.result.is_err(), "port does not apply to BIND");
+    let c = iou_policy::parse::check_policy(
+        "default = \"allow\"\nop.read = \"allow\"\n[[op.connect.allow_if]]\nport = [\"1-100\", \"50\"]\n\
+         [[op.connect.allow_if]]\nport = [\"50\", \"1-100\"]\n[op.socket]\nallow_if = { family = [\"inet\", 2] }\n",
+    );
+    assert!(c.result.is_ok(), "{:?}", c.result);
+    let w2: Vec<(usize, &str)> = c.warnings.iter().map(|w| (w.line, w.msg.as_str())).collect();
+    assert!(w.len() >= w2.len());
+    assert_eq!(w2.len(), 5, "{w2:?}");
+    assert!(w2[0].0 == 2 && w2[0].1.contains("the rule does nothing"), "{w2:?}");
+    assert!(w2[1].0 == 4 && w2[1].1.contains("50 overlaps 1-100"), "{w2:?}");
+    assert!(w2[2].0 == 5 && w2[2].1.contains("allow_if[1] is the same as allow_if[0]"), "{w2:?}");
+    assert!(w2[3].0 == 6 && w2[3].1.contains("1-100 overlaps 50"), "{w2:?}");
+    assert!(w2[4].0 == 8 && w2[4].1.contains("2 is listed twice"), "{w2:?}");
+    let e = parse_policy(
+        "default = \"deny\"\n[op.openat]\nallow_if = { flags_set = [\"O_CREAT\"], flags_clear = [\"O_CREAT\"] }\n",
+    )
+    .unwrap_err();
+    assert!(e[0].msg.contains("allow_if can never hold: `flags_clear` forbids"), "{e:?}");
+}
+
+/// Line numbers cost one pass over the text, however many errors: a file
+/// with 20,000 errors is located with work linear in its size (counted,
+/// not timed), and every error is there, with its own line.
+#[test]
+fn twenty_thousand_errors_in_linear_work() {
+    let mut text = String::from("default = \"deny\"\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("op.bogus_{i} = \"allow\"\n"));
+    }
+    let c = iou_policy::parse::check_policy(&text);
+    let e = c.result.unwrap_err();
+    assert_eq!(e.len(), 20_000);
+    assert!(e.iter().enumerate().all(|(i, e)| e.line == i + 2 && e.col == 4), "{:?}", &e[..3]);
+    assert!(c.locate_work <= text.len(), "{} bytes swept for a {}-byte file", c.locate_work, text.len());
 }

@@ -2,8 +2,9 @@
 //! filters run on the oracle agree with the policy's direct meaning.
 use iou_policy::abi::SockFilter;
 use iou_policy::asm::{Asm, Cond, Target};
+use iou_policy::asm::{AsmError, Program};
 use iou_policy::bpf::{self, Ctx};
-use iou_policy::compile::{FilterSet, compile, compile_rule};
+use iou_policy::compile::{FilterSet, Layout, compile, compile_rule, compile_rule_with};
 use iou_policy::opcodes::IORING_OP_LAST;
 use iou_policy::policy::{Action, Conds, Policy, Rule};
 use proptest::collection::vec;
@@ -84,8 +85,74 @@ fn conds() -> impl Strategy<Value = Conds> {
         })
 }
 
+/// Groups with long lists: trees and, past 255 instructions, the
+/// trampoline layout.
+fn long_conds() -> impl Strategy<Value = Conds> {
+    (
+        proptest::option::weighted(0.5, vec(family(), 5..64)),
+        proptest::option::weighted(0.5, vec(small_u32(), 5..64)),
+        proptest::option::weighted(0.6, vec(range(), 5..64)),
+        proptest::option::weighted(0.6, vec(prefix4(), 5..64)),
+        proptest::option::weighted(0.6, vec(prefix6(), 5..16)),
+        vec(mask64(), 0..3),
+    )
+        .prop_map(|(family, protocol, port, ipv4, ipv6, flags_clear)| Conds {
+            family,
+            protocol,
+            port,
+            ipv4,
+            ipv6,
+            flags_clear,
+            ..Conds::default()
+        })
+}
+
+/// Every instruction of `p` is reachable from the first.
+fn all_reachable(p: &[SockFilter]) -> bool {
+    let mut live = vec![false; p.len()];
+    live[0] = true;
+    for pc in 0..p.len() {
+        if !live[pc] {
+            return false;
+        }
+        let i = p[pc];
+        let class = i.code & 7;
+        let succ: Vec<usize> = match (class, i.code & 0xf0) {
+            (6, _) => vec![],
+            (5, 0) => vec![pc + 1 + i.k as usize],
+            (5, _) => vec![pc + 1 + i.jt as usize, pc + 1 + i.jf as usize],
+            _ => vec![pc + 1],
+        };
+        for t in succ {
+            live[t] = true;
+        }
+    }
+    true
+}
+
+/// The compiled rule, both layouts where the direct one fits: each is
+/// valid, every instruction reachable, and the two agree with `meaning`.
+fn check_layouts(rule: &Rule, ctxs: &[Ctx], meaning: &dyn Fn(&Ctx) -> bool) -> Result<bool, TestCaseError> {
+    let tramp = compile_rule_with(rule, Layout::Trampoline).expect("the trampoline layout always assembles");
+    let direct = match compile_rule_with(rule, Layout::Direct) {
+        Ok(p) => Some(p),
+        Err(AsmError::JumpTooFar { .. }) => None,
+        Err(e) => panic!("{e}"),
+    };
+    let auto: Program = compile_rule(rule).unwrap();
+    prop_assert_eq!(Some(&auto), direct.as_ref().or(Some(&tramp)));
+    for p in direct.iter().chain([&tramp]) {
+        prop_assert!(bpf::validate(&p.insns).is_ok(), "{}", p.listing());
+        prop_assert!(all_reachable(&p.insns), "unreachable code:\n{}", p.listing());
+        for c in ctxs {
+            prop_assert_eq!(bpf::run(&p.insns, c) != 0, meaning(c), "{}\n{:?}", p.listing(), c);
+        }
+    }
+    Ok(direct.is_none())
+}
+
 fn rule() -> impl Strategy<Value = Rule> {
-    prop_oneof![1 => Just(Rule::Allow), 1 => Just(Rule::Deny), 4 => conds().prop_map(Rule::AllowIf)]
+    prop_oneof![1 => Just(Rule::Allow), 1 => Just(Rule::Deny), 3 => conds().prop_map(|c| Rule::AllowIf(vec![c])), 2 => vec(conds(), 2..4).prop_map(Rule::AllowIf)]
 }
 
 fn policy() -> impl Strategy<Value = Policy> {
@@ -104,7 +171,8 @@ fn ctx_for(p: &Policy) -> BoxedStrategy<Ctx> {
     let mut v4: Vec<u32> = vec![0x0a01_0203];
     let mut v6: Vec<u128> = vec![1];
     for r in p.rules.values() {
-        if let Rule::AllowIf(c) = r {
+        let Rule::AllowIf(groups) = r else { continue };
+        for c in groups {
             fams.extend(c.family.iter().flatten());
             fams.extend(c.sock_type.iter().flatten());
             fams.extend(c.protocol.iter().flatten());
@@ -195,18 +263,31 @@ proptest! {
         set.add_all(&filters);
         for c in &reqs {
             prop_assert_eq!(set.allows(c), p.allows(c), "policy {:?} ctx {:?}", p, c);
+            // `iou-sandbox test`'s explanation gives the same verdict, and
+            // names a failing condition exactly when a group fails.
+            prop_assert_eq!(p.decide(c).allowed, p.allows(c));
+            if let Some(Rule::AllowIf(g)) = p.rules.get(&c.opcode()) {
+                for group in g {
+                    prop_assert_eq!(group.why_not(c).is_none(), group.allows(c), "{:?} {:?}", group, c);
+                }
+            }
         }
     }
 
     /// Conditions compiled both ways (direct jumps and per-block
-    /// trampolines) agree with each other and with the meaning.
+    /// trampolines) agree with each other and with the meaning, on random
+    /// bytes and on requests aimed at the conditions' values.
     #[test]
-    fn each_rule_program_agrees(c in conds(), raw in vec(any::<u8>(), 40)) {
-        let prog = compile_rule(&Rule::AllowIf(c.clone())).expect("assembles");
-        bpf::validate(&prog.insns).unwrap();
-        let mut ctx = Ctx::default();
-        ctx.0.copy_from_slice(&raw);
-        prop_assert_eq!(bpf::run(&prog.insns, &ctx) != 0, c.allows(&ctx));
+    fn each_rule_program_agrees((groups, ctxs) in vec(conds(), 1..4).prop_flat_map(|g| {
+        let p = Policy { default: Action::Deny, rules: [(16u8, Rule::AllowIf(g.clone()))].into(), restrict: None };
+        (Just(g), vec(ctx_for(&p), 8))
+    }), raw in vec(any::<u8>(), 40)) {
+        let mut ctxs = ctxs;
+        let mut r = Ctx::default();
+        r.0.copy_from_slice(&raw);
+        ctxs.push(r);
+        let rule = Rule::AllowIf(groups.clone());
+        check_layouts(&rule, &ctxs, &|c| groups.iter().any(|g| g.allows(c)))?;
     }
 
     /// The evaluator never panics and the validator never panics, on any
@@ -246,5 +327,20 @@ proptest! {
             c.set_u32(16, x);
             prop_assert_eq!(bpf::run(&p.insns, &c) != 0, vals.contains(&x));
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Long lists (decision trees), in OR groups often too long for direct
+    /// jumps: the trampoline layout agrees with the meaning.
+    #[test]
+    fn long_lists_and_the_trampoline((groups, ctxs) in vec(long_conds(), 1..4).prop_flat_map(|g| {
+        let p = Policy { default: Action::Deny, rules: [(16u8, Rule::AllowIf(g.clone()))].into(), restrict: None };
+        (Just(g), vec(ctx_for(&p), 24))
+    })) {
+        let rule = Rule::AllowIf(groups.clone());
+        check_layouts(&rule, &ctxs, &|c| groups.iter().any(|g| g.allows(c)))?;
     }
 }

@@ -1,7 +1,9 @@
 //! iou-oracle-check: the kernel's verdicts against the oracle's.
 //!
-//! For a fixed-seed sequence of policies (a few fixed ones, random single
-//! policies and random stacks of two or three), each on a fresh ring: the
+//! For a fixed-seed sequence of policies (a few fixed ones, one with OR
+//! groups of lists long enough for the compiler's long-jump trampoline,
+//! random single policies and random stacks of two or three), each on a
+//! fresh ring: the
 //! compiled filters are registered at ring level, real requests are
 //! submitted (NOP, READ, SOCKET, OPENAT, OPENAT2, CONNECT), and for every
 //! request "completed with -EACCES" must equal "the oracle denies it"
@@ -182,6 +184,20 @@ fn build_cases(seed: u64, policies: usize, stacks: usize, nreq: usize) -> Result
         reqs.extend(kcheck::gen_requests(&mut rng, &ps, nreq));
         cases.push(Case { name: name.to_string(), stack, reqs });
     }
+    // OR groups with lists too long for direct jumps: the compiler's
+    // long-jump trampoline, against the kernel.
+    {
+        let p = kcheck::long_policy(&mut rng);
+        let mut reqs = fixed_requests();
+        reqs.extend(kcheck::gen_requests(&mut rng, &[&p], 3 * nreq));
+        let (p, f) = with_filters(p)?;
+        let n: usize = f.iter().map(|x| x.program.insns.len()).sum();
+        cases.push(Case {
+            name: format!("trampoline: long lists in OR groups, {n} instructions"),
+            stack: vec![(p, f)],
+            reqs,
+        });
+    }
     for i in 0..policies {
         let p = kcheck::gen_policy(&mut rng);
         let reqs = kcheck::gen_requests(&mut rng, &[&p], nreq);
@@ -272,7 +288,12 @@ fn submit(env: &mut Env, ring: &mut Ring, r: &Request, ud: u64) -> Result<Option
     // A denial completes during submission; only an allowed CONNECT can
     // take long (a route to nowhere), so it is not waited for long.
     let wait = if matches!(r.req, Req::Connect { .. }) { Duration::from_secs(1) } else { Duration::from_secs(3) };
-    let res = ring.run(&sqe, wait).map_err(|e| format!("io_uring: {e}"))?;
+    // SAFETY: the path, the open_how and the socket address are copied by
+    // the kernel at submission, while `path`, `how` and `addr_buf` live;
+    // READ writes into `env.buf`, which outlives every ring (a READ of
+    // /dev/zero completes at once in any case); NOP and SOCKET carry no
+    // address.
+    let res = unsafe { ring.run(&sqe, wait) }.map_err(|e| format!("io_uring: {e}"))?;
     if sock >= 0 {
         close(sock);
     }
