@@ -7,7 +7,7 @@ DEB_PKGS=(
 	linux-source-6.12
 	clang-22 lld-22 llvm-22 libclang-22-dev
 	rustc-web rust-web-src rust-web-clippy cargo-web rustfmt-web
-	qemu-system-x86 udev
+	qemu-system-x86
 	ccache make flex bison bc cpio kmod pahole sparse
 	libelf-dev libssl-dev
 	python3 python3-venv python3-ply python3-git rsync busybox-static
