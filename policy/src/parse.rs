@@ -655,6 +655,30 @@ impl Parser {
         Some(i as u64)
     }
 
+    /// Adds the value of name `s` (entry `v` of `what`) from `table` to `out`: a warning if it
+    /// is there already, an error with the nearest names if it is unknown.
+    fn named<T: Copy + PartialEq>(
+        &mut self,
+        what: &str,
+        v: &Value,
+        s: &str,
+        (table, prefix, label): (&[(&str, T)], &str, &str),
+        out: &mut Vec<T>,
+    ) {
+        match names::lookup(table, prefix, s) {
+            Some(x) if out.contains(&x) => self.warn(v.span(), format!("{what}: \"{s}\" is listed twice")),
+            Some(x) => out.push(x),
+            None => self.err(
+                v.span(),
+                format!(
+                    "{what}: unknown {label} \"{s}\"{} (known: {})",
+                    suggest(s, table.iter().map(|e| e.0)),
+                    known(table)
+                ),
+            ),
+        }
+    }
+
     fn names(&mut self, what: &str, entries: &[&Value], kind: Kind) -> Vec<u32> {
         let (table, prefix, label, max): (&[(&str, u32)], &str, &str, u64) = match kind {
             Kind::Family => (FAMILIES, "AF_", "address family", u32::MAX as u64),
@@ -664,18 +688,7 @@ impl Parser {
         let mut out = Vec::new();
         for v in entries {
             if let Some(s) = v.as_str() {
-                match names::lookup(table, prefix, s) {
-                    Some(x) if out.contains(&x) => self.warn(v.span(), format!("{what}: \"{s}\" is listed twice")),
-                    Some(x) => out.push(x),
-                    None => self.err(
-                        v.span(),
-                        format!(
-                            "{what}: unknown {label} \"{s}\"{} (known: {})",
-                            suggest(s, table.iter().map(|e| e.0)),
-                            known(table)
-                        ),
-                    ),
-                }
+                self.named(what, v, s, (table, prefix, label), &mut out);
             } else if v.as_integer().is_some() {
                 if let Some(x) = self.int(what, v, max) {
                     if out.contains(&(x as u32)) {
@@ -701,18 +714,7 @@ impl Parser {
         let mut out = Vec::new();
         for v in entries {
             if let Some(s) = v.as_str() {
-                match names::lookup(table, prefix, s) {
-                    Some(x) if out.contains(&x) => self.warn(v.span(), format!("{what}: \"{s}\" is listed twice")),
-                    Some(x) => out.push(x),
-                    None => self.err(
-                        v.span(),
-                        format!(
-                            "{what}: unknown {label} \"{s}\"{} (known: {})",
-                            suggest(s, table.iter().map(|e| e.0)),
-                            known(table)
-                        ),
-                    ),
-                }
+                self.named(what, v, s, (table, prefix, label), &mut out);
             } else if v.as_integer().is_some() {
                 if let Some(x) = self.int(what, v, max) {
                     if x == 0 {
