@@ -107,6 +107,57 @@ fn long_conds() -> impl Strategy<Value = Conds> {
         })
 }
 
+/// `n` prefixes of `bits`-wide addresses that overlap and nest: all inside
+/// one random base prefix (often a word-aligned one, so that IPv6 prefixes
+/// share their first words), or runs of adjacent equal-length blocks with
+/// gaps, or unrelated; some listed twice or inside another.
+fn prefixes(bits: u32, n: std::ops::Range<usize>) -> impl Strategy<Value = Vec<(u128, u8)>> {
+    let all = if bits == 128 { u128::MAX } else { (1u128 << bits) - 1 };
+    let mask = move |len: u32| all & !all.checked_shr(len).unwrap_or(0);
+    let aligned: Vec<u32> = (0..bits).step_by(32).chain([8, 16, 24]).collect();
+    let base_len = prop_oneof![2 => proptest::sample::select(aligned), 1 => 0..bits];
+    let nested = (any::<u128>(), base_len, vec((any::<u128>(), 0..=bits), n.clone())).prop_map(move |(base, bl, l)| {
+        l.into_iter()
+            .map(|(r, len)| {
+                let len = len.max(bl);
+                let a = (base & mask(bl)) | (r & all & !mask(bl));
+                (a & mask(len), len as u8)
+            })
+            .collect::<Vec<_>>()
+    });
+    let runs = (any::<u128>(), 1..=bits, vec(any::<bool>(), n.clone())).prop_map(move |(base, len, keep)| {
+        let step = 1u128 << (bits - len);
+        let start = base & mask(len);
+        keep.iter()
+            .enumerate()
+            .filter(|e| *e.1)
+            .map(|(i, _)| ((start.wrapping_add(step.wrapping_mul(i as u128)) & all), len as u8))
+            .collect::<Vec<_>>()
+    });
+    let unrelated = vec((any::<u128>(), 0..=bits), n)
+        .prop_map(move |l| l.into_iter().map(|(a, len)| (a & all & mask(len), len as u8)).collect::<Vec<_>>());
+    prop_oneof![3 => nested, 2 => runs, 1 => unrelated]
+}
+
+/// Groups with long prefix lists, IPv4, IPv6 or both, maybe with other
+/// conditions beside.
+fn prefix_conds() -> impl Strategy<Value = Conds> {
+    (
+        proptest::option::weighted(0.7, prefixes(32, 5..65)),
+        proptest::option::weighted(0.6, prefixes(128, 5..17)),
+        proptest::option::weighted(0.2, vec(range(), 1..8)),
+        proptest::option::weighted(0.2, vec(family(), 1..4)),
+    )
+        .prop_filter("an address list", |(v4, v6, ..)| v4.is_some() || v6.is_some())
+        .prop_map(|(v4, v6, port, family)| Conds {
+            ipv4: v4.map(|l| l.into_iter().map(|(a, len)| (a as u32, len)).collect()),
+            ipv6: v6,
+            port,
+            family,
+            ..Conds::default()
+        })
+}
+
 /// Every instruction of `p` is reachable from the first.
 fn all_reachable(p: &[SockFilter]) -> bool {
     let mut live = vec![false; p.len()];
@@ -183,8 +234,16 @@ fn ctx_for(p: &Policy) -> BoxedStrategy<Ctx> {
             for &(lo, hi) in c.port.iter().flatten() {
                 ports.extend([lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1)]);
             }
-            v4.extend(c.ipv4.iter().flatten().map(|x| x.0));
-            v6.extend(c.ipv6.iter().flatten().map(|x| x.0));
+            // Each prefix's first and last address, and their neighbours
+            // outside it: the bounds of the decision trees' spans.
+            for &(net, len) in c.ipv4.iter().flatten() {
+                let last = net | u32::MAX.checked_shr(len as u32).unwrap_or(0);
+                v4.extend([net, last, net.wrapping_sub(1), last.wrapping_add(1)]);
+            }
+            for &(net, len) in c.ipv6.iter().flatten() {
+                let last = net | u128::MAX.checked_shr(len as u32).unwrap_or(0);
+                v6.extend([net, last, net.wrapping_sub(1), last.wrapping_add(1)]);
+            }
         }
     }
     let op = if ops.is_empty() {
@@ -332,6 +391,18 @@ proptest! {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Long prefix lists, overlapping, nested and adjacent, IPv4 and IPv6:
+    /// their decision trees (both layouts) agree with the lists as given,
+    /// on the addresses at and around each prefix's bounds.
+    #[test]
+    fn long_prefix_lists_agree((groups, ctxs) in vec(prefix_conds(), 1..3).prop_flat_map(|g| {
+        let p = Policy { default: Action::Deny, rules: [(16u8, Rule::AllowIf(g.clone()))].into(), restrict: None };
+        (Just(g), vec(ctx_for(&p), 32))
+    })) {
+        let rule = Rule::AllowIf(groups.clone());
+        check_layouts(&rule, &ctxs, &|c| groups.iter().any(|g| g.allows(c)))?;
+    }
 
     /// Long lists (decision trees), in OR groups often too long for direct
     /// jumps: the trampoline layout agrees with the meaning.
