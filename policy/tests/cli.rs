@@ -277,6 +277,35 @@ fn check_lints() {
     assert!(err.contains("dup-key.toml:4:5: error: duplicate key `read` (`[op.read]`)"), "{err}");
 }
 
+/// `check` on an OR group that another contains: the warning stands at
+/// the narrower group, a note at the one that contains it, both as
+/// FILE:LINE:COLUMN; a group that only overlaps another is not warned
+/// about.
+#[test]
+fn check_names_the_group_that_contains_another() {
+    let p = tmp(
+        "contained.toml",
+        "default = \"deny\"\n[[op.connect.allow_if]]\nport = [\"443\"]\nipv4 = [\"10.1.0.0/16\"]\n\
+         [[op.connect.allow_if]]\nport = [\"400-500\"]\nipv4 = [\"10.0.0.0/8\"]\n\
+         [[op.connect.allow_if]]\nport = [\"450-600\"]\n",
+    );
+    let out = bin().arg("check").arg(&p).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let file = p.display();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "{file}:2:1: warning: op.connect: allow_if[0] is contained in allow_if[1]: every request it allows, \
+                 allow_if[1] allows too, so it adds nothing"
+            ),
+            format!("{file}:5:1: note: op.connect: allow_if[1] is here"),
+        ]
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 warning(s)"), "{out:?}");
+}
+
 /// `test`: one described request on the oracle, with verdict, deciding
 /// rule and an exit status per verdict.
 #[test]

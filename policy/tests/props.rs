@@ -158,6 +158,100 @@ fn prefix_conds() -> impl Strategy<Value = Conds> {
         })
 }
 
+/// Conditions that allow at least what `a` allows: each condition left
+/// out or loosened (entries added to a list, a `_clear` mask grown or
+/// dropped, a `_set` mask shrunk or dropped, port ranges widened, prefixes
+/// shortened or added, both address lists dropped), as `seed` picks: one
+/// kind of condition, or (one time in four) all.
+fn widen(a: &Conds, seed: u64) -> Conds {
+    let mut r = seed | 1;
+    let mut next = move || {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        r
+    };
+    let mut b = a.clone();
+    let only = next() % 8;
+    let on = |kind: u64| only == kind || only >= 6;
+    let mut pick = |n: u64| next() % n;
+    let list = |l: &mut Option<Vec<u32>>, v: u32, how: u64| match how {
+        0 => *l = None,
+        1 => l.iter_mut().for_each(|l| l.push(v)),
+        _ => {}
+    };
+    if on(0) {
+        list(&mut b.family, pick(20) as u32, pick(4));
+        list(&mut b.sock_type, pick(16) as u32, pick(4));
+        list(&mut b.protocol, pick(20) as u32, pick(4));
+        b.sqe_flags_clear.retain(|_| pick(4) != 0);
+        for m in &mut b.sqe_flags_clear {
+            *m |= 1 << pick(7);
+        }
+    }
+    for (l, clear, set) in [
+        (&mut b.flags_clear, &a.flags_clear, &a.flags_set),
+        (&mut b.mode_clear, &a.mode_clear, &a.mode_set),
+        (&mut b.resolve_clear, &a.resolve_clear, &a.resolve_set),
+    ] {
+        if !on(1) {
+            continue;
+        }
+        l.retain(|_| pick(4) != 0);
+        for m in l.iter_mut() {
+            *m |= 1 << pick(64);
+        }
+        // A mask that only `_set` bits keep from being one `a` forbids:
+        // a request `a` allows cannot have it either.
+        let set = set.iter().fold(0, |x, m| x | m);
+        if let Some(&m) = clear.first()
+            && pick(3) == 0
+            && m & !set != 0
+            && m & set != 0
+        {
+            l.push(m & !set);
+        }
+    }
+    for l in [&mut b.flags_set, &mut b.mode_set, &mut b.resolve_set] {
+        if !on(2) {
+            continue;
+        }
+        l.retain(|_| pick(4) != 0);
+        for m in l.iter_mut() {
+            *m &= !(1 << pick(64));
+        }
+    }
+    match if on(3) { pick(3) } else { 2 } {
+        0 => b.port = None,
+        1 => {
+            for (lo, hi) in b.port.iter_mut().flatten() {
+                *lo = lo.saturating_sub(pick(300) as u16);
+                *hi = hi.saturating_add(pick(300) as u16);
+            }
+        }
+        _ => {}
+    }
+    match if on(4) || on(5) { pick(4) } else { 3 } {
+        0 => (b.ipv4, b.ipv6) = (None, None),
+        1 => {
+            for (net, len) in b.ipv4.iter_mut().flatten() {
+                *len = len.saturating_sub(pick(9) as u8);
+                *net &= u32::MAX.checked_shl(32 - *len as u32).unwrap_or(0);
+            }
+            for (net, len) in b.ipv6.iter_mut().flatten() {
+                *len = len.saturating_sub(pick(40) as u8);
+                *net &= u128::MAX.checked_shl(128 - *len as u32).unwrap_or(0);
+            }
+        }
+        2 if b.ipv4.is_some() || b.ipv6.is_some() => {
+            b.ipv4.get_or_insert_with(Vec::new).push(((next() as u32) & 0xff00_0000, 8));
+            b.ipv6.get_or_insert_with(Vec::new).push((1, 128));
+        }
+        _ => {}
+    }
+    b
+}
+
 /// Every instruction of `p` is reachable from the first.
 fn all_reachable(p: &[SockFilter]) -> bool {
     let mut live = vec![false; p.len()];
@@ -347,6 +441,28 @@ proptest! {
         ctxs.push(r);
         let rule = Rule::AllowIf(groups.clone());
         check_layouts(&rule, &ctxs, &|c| groups.iter().any(|g| g.allows(c)))?;
+    }
+
+    /// `within`, the linter's containment of groups: loosened conditions
+    /// contain the original ones, and whenever one group is within another
+    /// (either way round, or between unrelated groups), every request the
+    /// first allows, the second allows too.
+    #[test]
+    fn within_is_containment(((a, b, other), ctxs) in (conds(), conds(), any::<u64>()).prop_flat_map(|(a, o, seed)| {
+        let b = widen(&a, seed);
+        let g = vec![a.clone(), b.clone(), o.clone()];
+        let p = Policy { default: Action::Deny, rules: [(16u8, Rule::AllowIf(g))].into(), restrict: None };
+        (Just((a, b, o)), vec(ctx_for(&p), 24))
+    })) {
+        prop_assert!(a.within(&b), "{:?}\nwithin\n{:?}", a, b);
+        prop_assert!(a.within(&a));
+        for (x, y) in [(&a, &b), (&b, &a), (&a, &other), (&other, &a)] {
+            if x.within(y) {
+                for c in &ctxs {
+                    prop_assert!(!x.allows(c) || y.allows(c), "{:?}\nwithin\n{:?}\nbut not on {:?}", x, y, c);
+                }
+            }
+        }
     }
 
     /// The evaluator never panics and the validator never panics, on any
