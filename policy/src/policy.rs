@@ -8,6 +8,7 @@ use crate::bpf::Ctx;
 use crate::names::SOCK_TYPE_MASK;
 use crate::opcodes::{IORING_OP_CONNECT, IORING_OP_OPENAT, IORING_OP_OPENAT2, IORING_OP_SOCKET};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 pub const AF_INET: u32 = 2;
 pub const AF_INET6: u32 = 10;
@@ -525,12 +526,7 @@ impl Conds {
             }
         }
         if (self.ipv4.is_some() || self.ipv6.is_some()) && !self.allows_addr(ctx) {
-            let a = ctx.connect_addr();
-            let shown = match family {
-                AF_INET => std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]).to_string(),
-                AF_INET6 => std::net::Ipv6Addr::from(a).to_string(),
-                f => format!("family {f}"),
-            };
+            let shown = ctx.connect_ip().map_or_else(|| format!("family {family}"), |ip| ip.to_string());
             return Some(format!("ipv4/ipv6: {shown} is in no listed prefix"));
         }
         None
@@ -583,18 +579,13 @@ impl Conds {
             }
         }
         if self.ipv4.is_some() || self.ipv6.is_some() {
-            let a = ctx.connect_addr();
-            let ok4 = family == AF_INET
-                && self.ipv4.as_ref().is_some_and(|l| {
-                    let addr = u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
-                    l.iter().any(|&(net, len)| prefix4_match(addr, net, len))
-                });
-            let ok6 = family == AF_INET6
-                && self.ipv6.as_ref().is_some_and(|l| {
-                    let addr = u128::from_be_bytes(a);
-                    l.iter().any(|&(net, len)| prefix6_match(addr, net, len))
-                });
-            if !ok4 && !ok6 {
+            // AF_INET in an `ipv4` prefix or AF_INET6 in an `ipv6` one.
+            let listed = match ctx.connect_ip() {
+                Some(IpAddr::V4(a)) => self.ipv4.iter().flatten().any(|&(net, len)| prefix4_match(a.into(), net, len)),
+                Some(IpAddr::V6(a)) => self.ipv6.iter().flatten().any(|&(net, len)| prefix6_match(a.into(), net, len)),
+                None => false,
+            };
+            if !listed {
                 return false;
             }
         }

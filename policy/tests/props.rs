@@ -5,7 +5,7 @@ use iou_policy::asm::{Asm, Cond, Target};
 use iou_policy::asm::{AsmError, Program};
 use iou_policy::bpf::{self, Ctx};
 use iou_policy::compile::{FilterSet, Layout, compile, compile_rule, compile_rule_with};
-use iou_policy::opcodes::IORING_OP_LAST;
+use iou_policy::opcodes::{IORING_OP_CONNECT, IORING_OP_LAST};
 use iou_policy::policy::{Action, Conds, Policy, Rule};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -275,25 +275,42 @@ fn all_reachable(p: &[SockFilter]) -> bool {
     true
 }
 
-/// The compiled rule, both layouts where the direct one fits: each is
-/// valid, every instruction reachable, and the two agree with `meaning`.
-fn check_layouts(rule: &Rule, ctxs: &[Ctx], meaning: &dyn Fn(&Ctx) -> bool) -> Result<bool, TestCaseError> {
-    let tramp = compile_rule_with(rule, Layout::Trampoline).expect("the trampoline layout always assembles");
-    let direct = match compile_rule_with(rule, Layout::Direct) {
+/// The groups compiled as one rule, both layouts where the direct one
+/// fits: each is valid, every instruction reachable, and the two agree
+/// with the groups' meaning on `ctxs`.
+fn check_layouts(groups: &[Conds], ctxs: &[Ctx]) -> Result<(), TestCaseError> {
+    let rule = Rule::AllowIf(groups.to_vec());
+    let tramp = compile_rule_with(&rule, Layout::Trampoline).expect("the trampoline layout always assembles");
+    let direct = match compile_rule_with(&rule, Layout::Direct) {
         Ok(p) => Some(p),
         Err(AsmError::JumpTooFar { .. }) => None,
         Err(e) => panic!("{e}"),
     };
-    let auto: Program = compile_rule(rule).unwrap();
+    let auto: Program = compile_rule(&rule).unwrap();
     prop_assert_eq!(Some(&auto), direct.as_ref().or(Some(&tramp)));
     for p in direct.iter().chain([&tramp]) {
         prop_assert!(bpf::validate(&p.insns).is_ok(), "{}", p.listing());
         prop_assert!(all_reachable(&p.insns), "unreachable code:\n{}", p.listing());
         for c in ctxs {
-            prop_assert_eq!(bpf::run(&p.insns, c) != 0, meaning(c), "{}\n{:?}", p.listing(), c);
+            prop_assert_eq!(bpf::run(&p.insns, c) != 0, groups.iter().any(|g| g.allows(c)), "{}\n{:?}", p.listing(), c);
         }
     }
-    Ok(direct.is_none())
+    Ok(())
+}
+
+/// Groups from `groups`, each time with `n` requests aimed at them.
+fn with_requests(groups: impl Strategy<Value = Vec<Conds>>, n: usize) -> impl Strategy<Value = (Vec<Conds>, Vec<Ctx>)> {
+    groups.prop_flat_map(move |g| {
+        let r = requests_for(&g, n);
+        (Just(g), r)
+    })
+}
+
+/// `n` requests aimed at the values of `groups` (as a CONNECT rule's).
+fn requests_for(groups: &[Conds], n: usize) -> impl Strategy<Value = Vec<Ctx>> + use<> {
+    let rule = Rule::AllowIf(groups.to_vec());
+    let p = Policy { default: Action::Deny, rules: [(IORING_OP_CONNECT, rule)].into(), restrict: None };
+    vec(ctx_for(&p), n)
 }
 
 fn rule() -> impl Strategy<Value = Rule> {
@@ -431,16 +448,12 @@ proptest! {
     /// trampolines) agree with each other and with the meaning, on random
     /// bytes and on requests aimed at the conditions' values.
     #[test]
-    fn each_rule_program_agrees((groups, ctxs) in vec(conds(), 1..4).prop_flat_map(|g| {
-        let p = Policy { default: Action::Deny, rules: [(16u8, Rule::AllowIf(g.clone()))].into(), restrict: None };
-        (Just(g), vec(ctx_for(&p), 8))
-    }), raw in vec(any::<u8>(), 40)) {
+    fn each_rule_program_agrees((groups, ctxs) in with_requests(vec(conds(), 1..4), 8), raw in vec(any::<u8>(), 40)) {
         let mut ctxs = ctxs;
         let mut r = Ctx::default();
         r.0.copy_from_slice(&raw);
         ctxs.push(r);
-        let rule = Rule::AllowIf(groups.clone());
-        check_layouts(&rule, &ctxs, &|c| groups.iter().any(|g| g.allows(c)))?;
+        check_layouts(&groups, &ctxs)?;
     }
 
     /// `within`, the linter's containment of groups: loosened conditions
@@ -450,9 +463,8 @@ proptest! {
     #[test]
     fn within_is_containment(((a, b, other), ctxs) in (conds(), conds(), any::<u64>()).prop_flat_map(|(a, o, seed)| {
         let b = widen(&a, seed);
-        let g = vec![a.clone(), b.clone(), o.clone()];
-        let p = Policy { default: Action::Deny, rules: [(16u8, Rule::AllowIf(g))].into(), restrict: None };
-        (Just((a, b, o)), vec(ctx_for(&p), 24))
+        let r = requests_for(&[a.clone(), b.clone(), o.clone()], 24);
+        (Just((a, b, o)), r)
     })) {
         prop_assert!(a.within(&b), "{:?}\nwithin\n{:?}", a, b);
         prop_assert!(a.within(&a));
@@ -512,22 +524,14 @@ proptest! {
     /// their decision trees (both layouts) agree with the lists as given,
     /// on the addresses at and around each prefix's bounds.
     #[test]
-    fn long_prefix_lists_agree((groups, ctxs) in vec(prefix_conds(), 1..3).prop_flat_map(|g| {
-        let p = Policy { default: Action::Deny, rules: [(16u8, Rule::AllowIf(g.clone()))].into(), restrict: None };
-        (Just(g), vec(ctx_for(&p), 32))
-    })) {
-        let rule = Rule::AllowIf(groups.clone());
-        check_layouts(&rule, &ctxs, &|c| groups.iter().any(|g| g.allows(c)))?;
+    fn long_prefix_lists_agree((groups, ctxs) in with_requests(vec(prefix_conds(), 1..3), 32)) {
+        check_layouts(&groups, &ctxs)?;
     }
 
     /// Long lists (decision trees), in OR groups often too long for direct
     /// jumps: the trampoline layout agrees with the meaning.
     #[test]
-    fn long_lists_and_the_trampoline((groups, ctxs) in vec(long_conds(), 1..4).prop_flat_map(|g| {
-        let p = Policy { default: Action::Deny, rules: [(16u8, Rule::AllowIf(g.clone()))].into(), restrict: None };
-        (Just(g), vec(ctx_for(&p), 24))
-    })) {
-        let rule = Rule::AllowIf(groups.clone());
-        check_layouts(&rule, &ctxs, &|c| groups.iter().any(|g| g.allows(c)))?;
+    fn long_lists_and_the_trampoline((groups, ctxs) in with_requests(vec(long_conds(), 1..4), 24)) {
+        check_layouts(&groups, &ctxs)?;
     }
 }
