@@ -7,7 +7,9 @@
 //! validator accepts.
 
 use crate::abi::{BPF_MAXINSNS, BPF_MEMWORDS, CTX_SIZE, IoUringBpfCtx, SockFilter, ctx_off};
+use crate::policy::{AF_INET, AF_INET6};
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 // Instruction classes.
 pub const BPF_LD: u16 = 0x00;
@@ -150,6 +152,16 @@ impl Ctx {
         let mut a = [0u8; 16];
         a.copy_from_slice(&self.0[ctx_off::CONNECT_ADDR..ctx_off::CONNECT_ADDR + 16]);
         a
+    }
+    /// The CONNECT address as its family reads it: the first 4 bytes for
+    /// AF_INET, all 16 for AF_INET6; `None` for any other family.
+    pub fn connect_ip(&self) -> Option<IpAddr> {
+        let a = self.connect_addr();
+        match self.u32_at(ctx_off::CONNECT_FAMILY) {
+            AF_INET => Some(IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))),
+            AF_INET6 => Some(IpAddr::V6(Ipv6Addr::from(a))),
+            _ => None,
+        }
     }
     /// Copy to the `repr(C)` struct.
     pub fn to_struct(&self) -> IoUringBpfCtx {

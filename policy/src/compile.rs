@@ -1,7 +1,7 @@
 //! Policy -> cBPF filters, and a model of a kernel filter set (the oracle
 //! for whole policies).
 
-use crate::abi::{IO_URING_BPF_FILTER_DENY_REST, ctx_off};
+use crate::abi::{BPF_MEMWORDS, IO_URING_BPF_FILTER_DENY_REST, ctx_off};
 use crate::asm::{Asm, AsmError, Cond, Label, Program, Target};
 use crate::bpf::{self, BPF_AND, BPF_LSH, BPF_OR, BPF_RSH, Ctx, ValidateError};
 use crate::names::{self, SOCK_TYPE_MASK};
@@ -9,6 +9,7 @@ use crate::opcodes::{self, IORING_OP_NOP};
 use crate::policy::{AF_INET, AF_INET6, Action, Conds, Policy, Rule};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Value a filter returns to allow.
 pub const RET_ALLOW: u32 = 1;
@@ -96,13 +97,150 @@ fn describe(table: &[(&'static str, u64)], mask: u64) -> String {
     }
 }
 
-/// One address alternative: (offset, mask, value) words that must all
-/// match, and its name for comments.
-type Alt = (Vec<(u32, u32, u32)>, String);
+/// A span of values (inclusive bounds) and where a value in it goes.
+type Span = (u32, u32, Label);
 
 /// Lists longer than this are searched with a balanced decision tree
 /// (libseccomp's binary-tree optimisation) instead of a linear scan.
 pub const TREE_MIN: usize = 5;
+
+/// The scratch word [`Gen::load_host`] swaps bytes in: the last one, past
+/// the group's cached context words.
+const SWAP_SLOT: u32 = BPF_MEMWORDS as u32 - 1;
+
+/// The word the `LD W ABS` of a big-endian word `x` loads.
+fn native(x: u32) -> u32 {
+    u32::from_ne_bytes(x.to_be_bytes())
+}
+
+/// The big-endian word whose `LD W ABS` gives `w`.
+fn from_native(w: u32) -> u32 {
+    u32::from_be_bytes(w.to_ne_bytes())
+}
+
+/// An address prefix as the search sees it: the network's words in host
+/// order, first word first (one for IPv4, four for IPv6), and its length.
+#[derive(Clone, Copy, Debug)]
+struct Prefix {
+    net: [u32; 4],
+    len: u32,
+    v6: bool,
+}
+
+impl Prefix {
+    fn v4(&(net, len): &(u32, u8)) -> Prefix {
+        Prefix { net: [net, 0, 0, 0], len: len as u32, v6: false }
+    }
+
+    fn v6(&(net, len): &(u128, u8)) -> Prefix {
+        let w = |i: u32| (net >> (96 - 32 * i)) as u32;
+        Prefix { net: [w(0), w(1), w(2), w(3)], len: len as u32, v6: true }
+    }
+
+    /// How many words the prefix constrains.
+    fn words(&self) -> usize {
+        self.len.div_ceil(32) as usize
+    }
+
+    /// The mask of word `k`, in host order.
+    fn mask(&self, k: usize) -> u32 {
+        match self.len.saturating_sub(32 * k as u32).min(32) {
+            0 => 0,
+            bits => u32::MAX << (32 - bits),
+        }
+    }
+
+    fn name(&self) -> String {
+        if self.v6 {
+            let net = self.net.iter().fold(0u128, |a, &w| (a << 32) | w as u128);
+            format!("{}/{}", Ipv6Addr::from(net), self.len)
+        } else {
+            format!("{}/{}", Ipv4Addr::from(self.net[0]), self.len)
+        }
+    }
+}
+
+/// How prefixes that share their first `k` words are searched from word
+/// `k` on.
+enum Search {
+    /// Fewer than [`TREE_MIN`]: each prefix in turn.
+    Scan { k: usize, prefixes: Vec<Prefix> },
+    /// A decision tree over word `k`. The prefixes that end in the word
+    /// are spans of its values in host order (adjacent ones merged): the
+    /// word is compared as a number, which a little-endian host gets by
+    /// swapping its bytes (`swap`). Without such spans only equal words
+    /// are sought, and the word is compared as loaded. A span accepts
+    /// (`None`), or goes on with the longer prefixes that share that word.
+    Tree { k: usize, v6: bool, swap: bool, spans: Vec<(u32, u32, Option<Search>)> },
+}
+
+impl Search {
+    fn v4(list: &[(u32, u8)]) -> Search {
+        Search::new(&list.iter().map(Prefix::v4).collect::<Vec<_>>(), 0)
+    }
+
+    fn v6(list: &[(u128, u8)]) -> Search {
+        Search::new(&list.iter().map(Prefix::v6).collect::<Vec<_>>(), 0)
+    }
+
+    /// The search for prefixes of which none lies in another (as
+    /// [`Conds::normalized`] leaves them) and that share words `..k`.
+    fn new(prefixes: &[Prefix], k: usize) -> Search {
+        if prefixes.len() < TREE_MIN {
+            return Search::Scan { k, prefixes: prefixes.to_vec() };
+        }
+        let mut ends = Vec::new();
+        let mut longer: BTreeMap<u32, Vec<Prefix>> = BTreeMap::new();
+        for p in prefixes {
+            let (w, m) = (p.net[k], p.mask(k));
+            if p.words() == k + 1 {
+                ends.push((w & m, w | !m));
+            } else {
+                longer.entry(w).or_default().push(*p);
+            }
+        }
+        let in_order = cfg!(target_endian = "big") || ends.iter().any(|&(lo, hi)| lo != hi);
+        let key = |x: u32| if in_order { x } else { native(x) };
+        ends.sort_unstable();
+        let mut spans: Vec<(u32, u32, Option<Search>)> = Vec::new();
+        for (lo, hi) in ends {
+            match spans.last_mut() {
+                Some(last) if in_order && last.1.checked_add(1) == Some(lo) => last.1 = hi,
+                _ => spans.push((key(lo), key(hi), None)),
+            }
+        }
+        // A longer prefix's word lies in no span (the prefix would be
+        // inside that span's) and shares it with the prefixes it goes on
+        // with.
+        spans.extend(longer.into_iter().map(|(w, sub)| (key(w), key(w), Some(Search::new(&sub, k + 1)))));
+        spans.sort_unstable_by_key(|s| s.0);
+        let swap = in_order && cfg!(target_endian = "little");
+        Search::Tree { k, v6: prefixes[0].v6, swap, spans }
+    }
+
+    /// The most loads of each address word one run makes.
+    fn loads(&self) -> [usize; 4] {
+        let mut n = [0; 4];
+        match self {
+            Search::Scan { k, prefixes } => {
+                for p in prefixes {
+                    for w in &mut n[*k..p.words()] {
+                        *w += 1;
+                    }
+                }
+            }
+            Search::Tree { k, swap, spans, .. } => {
+                for sub in spans.iter().filter_map(|s| s.2.as_ref()) {
+                    for (a, b) in n.iter_mut().zip(sub.loads()) {
+                        *a = (*a).max(b);
+                    }
+                }
+                n[*k] = if *swap { 2 } else { 1 };
+            }
+        }
+        n
+    }
+}
 
 /// How a group's failing conditions reach the group's end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,36 +328,11 @@ impl Gen<'_> {
 
     /// Fail unless the value in A is one of `values` (sorted, distinct):
     /// a linear scan for short lists, else a balanced decision tree.
-    fn member(&mut self, values: &[u32], describe: &dyn Fn(u32) -> String) {
+    fn member(&mut self, values: &[u32], what: &str, describe: &dyn Fn(u32) -> String) {
         let ok = self.a.label();
-        self.member_tree(values, ok, describe);
+        let spans: Vec<Span> = values.iter().map(|&v| (v, v, ok)).collect();
+        self.span_tree(&spans, u32::MAX, what, describe);
         self.a.bind(ok);
-    }
-
-    fn member_tree(&mut self, values: &[u32], ok: Label, describe: &dyn Fn(u32) -> String) {
-        if values.is_empty() {
-            self.a.ja(self.fail, "empty list: nothing matches");
-            return;
-        }
-        if values.len() < TREE_MIN {
-            for (i, &v) in values.iter().enumerate() {
-                let no = if i + 1 == values.len() { Target::To(self.fail) } else { Target::Next };
-                self.a.jmp_k(Cond::Eq, v, ok, no, &format!("== {}?", describe(v)));
-            }
-            return;
-        }
-        let mid = values.len() / 2;
-        let right = self.a.label();
-        self.a.jmp_k(
-            Cond::Ge,
-            values[mid],
-            right,
-            Target::Next,
-            &format!(">= {}? (search the upper half)", values[mid]),
-        );
-        self.member_tree(&values[..mid], ok, describe);
-        self.a.bind(right);
-        self.member_tree(&values[mid..], ok, describe);
     }
 
     /// Load the big-endian 16-bit port at offset 20 into A, in host order.
@@ -245,41 +358,54 @@ impl Gen<'_> {
     /// disjoint, not adjacent): linear for few, else a decision tree.
     fn port_ranges(&mut self, ranges: &[(u16, u16)]) {
         let ok = self.a.label();
-        self.range_tree(ranges, ok);
+        let spans: Vec<Span> = ranges.iter().map(|&(lo, hi)| (lo as u32, hi as u32, ok)).collect();
+        self.span_tree(&spans, u16::MAX as u32, "port", &|v| v.to_string());
         self.a.bind(ok);
     }
 
-    fn range_tree(&mut self, ranges: &[(u16, u16)], ok: Label) {
-        if ranges.is_empty() {
-            self.a.ja(self.fail, "empty port list: nothing matches");
+    /// Jump to the target of the span that holds the value in A (at most
+    /// `max`), else fail. The spans are sorted and disjoint: a scan for
+    /// few, else a balanced decision tree (libseccomp's binary-tree
+    /// optimisation) that halves them with one `jge` a level. In comments,
+    /// `what` names the value and `show` a constant.
+    fn span_tree(&mut self, spans: &[Span], max: u32, what: &str, show: &dyn Fn(u32) -> String) {
+        if spans.is_empty() {
+            self.a.ja(self.fail, &format!("empty {what} list: nothing matches"));
             return;
         }
-        if ranges.len() >= TREE_MIN {
-            let mid = ranges.len() / 2;
+        if spans.len() >= TREE_MIN {
+            let mid = spans.len() / 2;
             let right = self.a.label();
-            let lo = ranges[mid].0;
-            self.a.jmp_k(Cond::Ge, lo as u32, right, Target::Next, &format!("port >= {lo}? (search the upper half)"));
-            self.range_tree(&ranges[..mid], ok);
+            let lo = spans[mid].0;
+            self.a.jmp_k(
+                Cond::Ge,
+                lo,
+                right,
+                Target::Next,
+                &format!("{what} >= {}? (search the upper half)", show(lo)),
+            );
+            self.span_tree(&spans[..mid], max, what, show);
             self.a.bind(right);
-            self.range_tree(&ranges[mid..], ok);
+            self.span_tree(&spans[mid..], max, what, show);
             return;
         }
-        for (i, &(lo, hi)) in ranges.iter().enumerate() {
-            let last = i + 1 == ranges.len();
+        // A value that reaches a span lies in none before it, so one below
+        // the span's start lies in no span at all.
+        for (i, &(lo, hi, to)) in spans.iter().enumerate() {
+            let last = i + 1 == spans.len();
             let next = self.a.label();
-            let no = if last { Target::To(self.fail) } else { Target::To(next) };
-            let (lo32, hi32) = (lo as u32, hi as u32);
+            let no = if last { self.fail } else { next };
             if lo == hi {
-                self.a.jmp_k(Cond::Eq, lo32, ok, no, &format!("port == {lo}?"));
-            } else if lo == 0 && hi == u16::MAX {
-                self.a.ja(ok, "any port");
+                self.a.jmp_k(Cond::Eq, lo, to, no, &format!("{what} == {}?", show(lo)));
+            } else if lo == 0 && hi == max {
+                self.a.ja(to, &format!("any {what}"));
             } else if lo == 0 {
-                self.a.jmp_k(Cond::Gt, hi32, no, ok, &format!("port > {hi}?"));
-            } else if hi == u16::MAX {
-                self.a.jmp_k(Cond::Ge, lo32, ok, no, &format!("port >= {lo}?"));
+                self.a.jmp_k(Cond::Gt, hi, no, to, &format!("{what} > {}?", show(hi)));
+            } else if hi == max {
+                self.a.jmp_k(Cond::Ge, lo, to, self.fail, &format!("{what} >= {}?", show(lo)));
             } else {
-                self.a.jmp_k(Cond::Ge, lo32, Target::Next, no, &format!("port >= {lo}?"));
-                self.a.jmp_k(Cond::Gt, hi32, no, ok, &format!("port > {hi}?"));
+                self.a.jmp_k(Cond::Gt, hi, no, Target::Next, &format!("{what} > {}?", show(hi)));
+                self.a.jmp_k(Cond::Ge, lo, to, self.fail, &format!("{what} >= {}?", show(lo)));
             }
             if !last {
                 self.a.bind(next);
@@ -317,85 +443,114 @@ impl Gen<'_> {
         }
         if let Some(list) = v4 {
             self.a.bind(l4);
-            let alts: Vec<Alt> = list
-                .iter()
-                .map(|&(net, len)| {
-                    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len as u32) };
-                    let w = if len == 0 {
-                        vec![]
-                    } else {
-                        vec![(
-                            ctx_off::CONNECT_ADDR as u32,
-                            u32::from_ne_bytes(mask.to_be_bytes()),
-                            u32::from_ne_bytes((net & mask).to_be_bytes()),
-                        )]
-                    };
-                    (w, format!("{}/{len}", std::net::Ipv4Addr::from(net & mask)))
-                })
-                .collect();
+            let search = Search::v4(list);
             if v6.is_some() && self.far {
                 // Keep the IPv4 jumps short: leave through local jumps.
                 let (ok4, fail4, outer_fail) = (self.a.label(), self.a.label(), self.fail);
                 self.fail = fail4;
-                self.prefix_alts(&alts, ok4);
+                self.search(&search, ok4);
                 self.fail = outer_fail;
                 self.a.bind(ok4);
                 self.a.ja(ok, "IPv4 prefix matched");
                 self.a.bind(fail4);
                 self.a.ja(self.fail, "no IPv4 prefix matched: deny");
             } else {
-                self.prefix_alts(&alts, ok);
+                self.search(&search, ok);
             }
         }
         if let Some(list) = v6 {
             self.a.bind(l6);
-            let alts: Vec<Alt> = list
-                .iter()
-                .map(|&(net, len)| {
-                    let mask = if len == 0 { 0 } else { u128::MAX << (128 - len as u32) };
-                    let mb = mask.to_be_bytes();
-                    let nb = (net & mask).to_be_bytes();
-                    let mut w = Vec::new();
-                    for i in 0..4 {
-                        let m = u32::from_ne_bytes([mb[4 * i], mb[4 * i + 1], mb[4 * i + 2], mb[4 * i + 3]]);
-                        let v = u32::from_ne_bytes([nb[4 * i], nb[4 * i + 1], nb[4 * i + 2], nb[4 * i + 3]]);
-                        if m != 0 {
-                            w.push((ctx_off::CONNECT_ADDR as u32 + 4 * i as u32, m, v));
-                        }
-                    }
-                    (w, format!("{}/{len}", std::net::Ipv6Addr::from(net & mask)))
-                })
-                .collect();
-            self.prefix_alts(&alts, ok);
+            self.search(&Search::v6(list), ok);
         }
         self.a.bind(ok);
     }
 
-    /// Each alternative: a list of (offset, mask, value) words that must all
-    /// match. Jump to `ok` on the first alternative that matches, else fail.
-    fn prefix_alts(&mut self, alts: &[Alt], ok: Label) {
-        if alts.is_empty() {
+    /// Jump to `ok` if the address lies in one of the search's prefixes,
+    /// else fail.
+    fn search(&mut self, s: &Search, ok: Label) {
+        let (k, v6, swap, spans) = match s {
+            Search::Scan { k, prefixes } => return self.scan(prefixes, *k, ok),
+            Search::Tree { k, v6, swap, spans } => (*k, *v6, *swap, spans),
+        };
+        let off = (ctx_off::CONNECT_ADDR + 4 * k) as u32;
+        let what = if v6 { format!("address word {k}") } else { "address".to_string() };
+        if swap {
+            self.load_host(off, &what);
+        } else {
+            self.load(off, &format!("{what}: load word at {off}"));
+        }
+        let mut subs = Vec::new();
+        let targets: Vec<Span> = spans
+            .iter()
+            .map(|(lo, hi, sub)| match sub {
+                None => (*lo, *hi, ok),
+                Some(sub) => {
+                    let at = self.a.label();
+                    subs.push((at, sub));
+                    (*lo, *hi, at)
+                }
+            })
+            .collect();
+        let show = |x: u32| {
+            let host = if swap { x } else { from_native(x) };
+            if v6 { format!("{:x}:{:x}", host >> 16, host & 0xffff) } else { Ipv4Addr::from(host).to_string() }
+        };
+        self.span_tree(&targets, u32::MAX, &what, &show);
+        for (at, sub) in subs {
+            self.a.bind(at);
+            self.search(sub, ok);
+        }
+    }
+
+    /// Each prefix in turn, its words from word `k` on masked and compared:
+    /// jump to `ok` on the first that matches, else fail.
+    fn scan(&mut self, prefixes: &[Prefix], k: usize, ok: Label) {
+        if prefixes.is_empty() {
             self.a.ja(self.fail, "empty prefix list: nothing matches");
         }
-        for (i, (words, name)) in alts.iter().enumerate() {
-            let last = i + 1 == alts.len();
+        for (i, p) in prefixes.iter().enumerate() {
+            let last = i + 1 == prefixes.len();
             let next = self.a.label();
             let no = if last { Target::To(self.fail) } else { Target::To(next) };
-            if words.is_empty() {
+            let name = p.name();
+            if p.len == 0 {
                 self.a.ja(ok, &format!("{name}: any address"));
             }
-            for (j, &(off, m, v)) in words.iter().enumerate() {
-                let yes = if j + 1 == words.len() { Target::To(ok) } else { Target::Next };
+            for j in k..p.words() {
+                let off = (ctx_off::CONNECT_ADDR + 4 * j) as u32;
+                let (m, v) = (p.mask(j), p.net[j] & p.mask(j));
+                let yes = if j + 1 == p.words() { Target::To(ok) } else { Target::Next };
                 self.load(off, &format!("{name}: address word at {off}"));
                 if m != u32::MAX {
-                    self.a.alu_k(BPF_AND, m, "");
+                    self.a.alu_k(BPF_AND, native(m), "");
                 }
-                self.a.jmp_k(Cond::Eq, v, yes, no, "");
+                self.a.jmp_k(Cond::Eq, native(v), yes, no, "");
             }
             if !last {
                 self.a.bind(next);
             }
         }
+    }
+
+    /// `A = ` the big-endian word at `off` in host order, for comparisons
+    /// as numbers: a little-endian host swaps its bytes (through X and
+    /// M[SWAP_SLOT]).
+    fn load_host(&mut self, off: u32, what: &str) {
+        // word = b0 | b1 << 8 | b2 << 16 | b3 << 24, b0 the first byte
+        self.load(off, &format!("{what}: load word at {off}, to swap its bytes"));
+        self.a.alu_k(BPF_LSH, 16, "");
+        self.a.tax("");
+        self.load(off, "");
+        self.a.alu_k(BPF_RSH, 16, "");
+        self.a.alu_x(BPF_OR, "halves swapped: b2 | b3 << 8 | b0 << 16 | b1 << 24");
+        self.a.st(SWAP_SLOT, "");
+        self.a.alu_k(BPF_AND, 0x00ff_00ff, "");
+        self.a.alu_k(BPF_LSH, 8, "");
+        self.a.tax("X = b2 << 8 | b0 << 24");
+        self.a.ld_mem(SWAP_SLOT, "");
+        self.a.alu_k(BPF_RSH, 8, "");
+        self.a.alu_k(BPF_AND, 0x00ff_00ff, "");
+        self.a.alu_x(BPF_OR, &format!("A = {what} in host order"));
     }
 }
 
@@ -428,13 +583,12 @@ fn word_uses(c: &Conds) -> Vec<u32> {
     }
     if c.ipv4.is_some() || c.ipv6.is_some() {
         w.push(ctx_off::CONNECT_FAMILY as u32);
-        // The IPv4 and IPv6 prefixes are on different paths: a word counts
+        // The IPv4 and IPv6 searches are on different paths: a word counts
         // as often as the path that reads it most.
-        let v4 = c.ipv4.iter().flatten().filter(|p| p.1 > 0).count();
-        for i in 0..4u32 {
-            let v6 = c.ipv6.iter().flatten().filter(|p| p.1 as u32 > 32 * i).count();
-            let n = if i == 0 { v4.max(v6) } else { v6 };
-            w.extend(std::iter::repeat_n(ctx_off::CONNECT_ADDR as u32 + 4 * i, n));
+        let v4 = c.ipv4.as_deref().map_or([0; 4], |l| Search::v4(l).loads());
+        let v6 = c.ipv6.as_deref().map_or([0; 4], |l| Search::v6(l).loads());
+        for (i, (a, b)) in v4.into_iter().zip(v6).enumerate() {
+            w.extend(std::iter::repeat_n((ctx_off::CONNECT_ADDR + 4 * i) as u32, a.max(b)));
         }
     }
     w
@@ -527,20 +681,20 @@ fn gen_conds(a: &mut Asm, c: &Conds, layout: Layout, deny: Label) {
     if let Some(l) = &c.family {
         block(a, &mut |g| {
             g.load(ctx_off::SOCKET_FAMILY as u32, "load family");
-            g.member(l, &fam_name);
+            g.member(l, "family", &fam_name);
         });
     }
     if let Some(l) = &c.sock_type {
         block(a, &mut |g| {
             g.load(ctx_off::SOCKET_TYPE as u32, "load type");
             g.a.alu_k(BPF_AND, SOCK_TYPE_MASK, "drop SOCK_NONBLOCK/SOCK_CLOEXEC");
-            g.member(l, &type_name);
+            g.member(l, "type", &type_name);
         });
     }
     if let Some(l) = &c.protocol {
         block(a, &mut |g| {
             g.load(ctx_off::SOCKET_PROTOCOL as u32, "load protocol");
-            g.member(l, &proto_name);
+            g.member(l, "protocol", &proto_name);
         });
     }
     let fields64 = [

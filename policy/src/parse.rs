@@ -35,19 +35,35 @@ pub struct PolicyError {
     /// 1-based column, in characters.
     pub col: usize,
     pub msg: String,
+    /// Another place the message speaks of (the group that contains a
+    /// redundant one), shown after it.
+    pub note: Option<Note>,
+}
+
+/// A place a diagnostic points to besides its own, and what is there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub line: usize,
+    pub col: usize,
+    pub msg: String,
 }
 
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}, column {}: {}", self.line, self.col, self.msg)
+        write!(f, "line {}, column {}: {}", self.line, self.col, self.msg)?;
+        match &self.note {
+            Some(n) => write!(f, " (line {}, column {}: {})", n.line, n.col, n.msg),
+            None => Ok(()),
+        }
     }
 }
 
 impl std::error::Error for PolicyError {}
 
 /// What [`check_policy`] found: the policy or its errors, the warnings
-/// (no-op and overlapping rules, redundant entries), and how many bytes
-/// locating them took (the text once, however many diagnostics).
+/// (no-op and overlapping rules, redundant entries and groups), and how
+/// many bytes locating them took (the text once, however many
+/// diagnostics).
 #[derive(Clone, Debug)]
 pub struct Checked {
     pub result: Result<Policy, Vec<PolicyError>>,
@@ -149,8 +165,19 @@ fn osa(a: &[u8], b: &[u8], limit: usize, rows: &mut [Vec<usize>; 3]) -> Option<u
     (prev[m] <= limit).then_some(prev[m])
 }
 
-/// A diagnostic before it is located: byte offset and message.
-type Raw = (usize, String);
+/// A diagnostic before it is located: byte offset and message, and a
+/// note's.
+struct Raw {
+    at: usize,
+    msg: String,
+    note: Option<(usize, String)>,
+}
+
+impl Raw {
+    fn new(span: Option<Range<usize>>, msg: String) -> Raw {
+        Raw { at: span.map_or(0, |r| r.start), msg, note: None }
+    }
+}
 
 struct Parser {
     errors: Vec<Raw>,
@@ -195,6 +222,15 @@ fn known(table: &[(&str, impl Copy)]) -> String {
     v.join(", ")
 }
 
+/// One group of an `allow_if` OR that parsed: its index, span and
+/// conditions, also normalised.
+struct Group {
+    index: usize,
+    span: Option<Range<usize>>,
+    conds: Conds,
+    tight: Conds,
+}
+
 /// The condition keys of `allow_if`.
 const CONDITIONS: &[&str] = &[
     "sqe_flags_clear",
@@ -226,11 +262,17 @@ enum Kind {
 
 impl Parser {
     fn err(&mut self, span: Option<Range<usize>>, msg: impl Into<String>) {
-        self.errors.push((span.map_or(0, |r| r.start), msg.into()));
+        self.errors.push(Raw::new(span, msg.into()));
     }
 
     fn warn(&mut self, span: Option<Range<usize>>, msg: impl Into<String>) {
-        self.warnings.push((span.map_or(0, |r| r.start), msg.into()));
+        self.warnings.push(Raw::new(span, msg.into()));
+    }
+
+    /// A warning with a note at another place.
+    fn warn_with_note(&mut self, span: Option<Range<usize>>, msg: String, at: Option<Range<usize>>, note: String) {
+        let at = at.map_or(0, |r| r.start);
+        self.warnings.push(Raw { note: Some((at, note)), ..Raw::new(span, msg) });
     }
 
     fn key_span(tl: &dyn TableLike, key: &str) -> Option<Range<usize>> {
@@ -509,18 +551,40 @@ impl Parser {
             return None;
         }
         let before = self.errors.len();
-        let mut out: Vec<Conds> = Vec::new();
+        let mut groups = Vec::new();
         for (i, (t, tspan)) in tables.into_iter().enumerate() {
             let tspan = tspan.or(span.clone());
             if let Some(c) = self.conds(op, ctx, &format!("allow_if[{i}]"), t, tspan.clone()) {
-                let n = c.normalized();
-                if let Some(j) = out.iter().position(|o| o.normalized() == n) {
-                    self.warn(tspan, format!("{ctx}: allow_if[{i}] is the same as allow_if[{j}]: it adds nothing"));
-                }
-                out.push(c);
+                groups.push(Group { index: i, span: tspan, tight: c.normalized(), conds: c });
             }
         }
-        (self.errors.len() == before).then_some(out)
+        self.redundant_groups(ctx, &groups);
+        (self.errors.len() == before).then(|| groups.into_iter().map(|g| g.conds).collect())
+    }
+
+    /// Warn about each group that adds nothing to the OR, with a note at
+    /// the group that makes it redundant: one the same as an earlier group
+    /// (they allow the same requests), or contained in another (every
+    /// request it allows, the other allows too).
+    fn redundant_groups(&mut self, ctx: &str, groups: &[Group]) {
+        for g in groups {
+            let same = |o: &&Group| g.tight.tight_within(&o.tight) && o.tight.tight_within(&g.tight);
+            let wider = |o: &&Group| o.index != g.index && g.tight.tight_within(&o.tight) && !same(o);
+            let (o, how) = if let Some(o) = groups.iter().take_while(|o| o.index < g.index).find(same) {
+                (o, format!("is the same as allow_if[{}]", o.index))
+            } else if let Some(o) = groups.iter().find(wider) {
+                let j = o.index;
+                (o, format!("is contained in allow_if[{j}]: every request it allows, allow_if[{j}] allows too"))
+            } else {
+                continue;
+            };
+            self.warn_with_note(
+                g.span.clone(),
+                format!("{ctx}: allow_if[{}] {how}, so it adds nothing", g.index),
+                o.span.clone(),
+                format!("{ctx}: allow_if[{}] is here", o.index),
+            );
+        }
     }
 
     /// One table of conditions, all of which must hold. `name` is what
@@ -857,7 +921,8 @@ pub fn parse_policy(text: &str) -> Result<Policy, Vec<PolicyError>> {
 }
 
 /// Parse a policy file as a linter: every error, and warnings about rules
-/// that do nothing or overlap, each with line and column, in file order.
+/// that do nothing or overlap and groups another contains, each with line
+/// and column (and a note's), in file order.
 pub fn check_policy(text: &str) -> Checked {
     let mut p = Parser { errors: Vec::new(), warnings: Vec::new(), rule_spans: Vec::new() };
     let policy = match Document::parse(text) {
@@ -881,14 +946,22 @@ pub fn check_policy(text: &str) -> Checked {
             None
         }
     };
-    let offsets: Vec<usize> = p.errors.iter().chain(&p.warnings).map(|e| e.0).collect();
+    let raw: Vec<&Raw> = p.errors.iter().chain(&p.warnings).collect();
+    let offsets: Vec<usize> =
+        raw.iter().flat_map(|r| std::iter::once(r.at).chain(r.note.as_ref().map(|n| n.0))).collect();
     let (pos, locate_work) = locate_all(text, &offsets);
-    let mut located: Vec<(usize, PolicyError)> = p
-        .errors
+    let mut pos = pos.into_iter();
+    let mut at = || pos.next().unwrap_or((1, 1));
+    let mut located: Vec<(usize, PolicyError)> = raw
         .iter()
-        .chain(&p.warnings)
-        .zip(pos)
-        .map(|((off, msg), (line, col))| (*off, PolicyError { line, col, msg: msg.clone() }))
+        .map(|r| {
+            let (line, col) = at();
+            let note = r.note.as_ref().map(|(_, msg)| {
+                let (line, col) = at();
+                Note { line, col, msg: msg.clone() }
+            });
+            (r.at, PolicyError { line, col, msg: r.msg.clone(), note })
+        })
         .collect();
     let warnings: Vec<PolicyError> = {
         let mut w: Vec<(usize, PolicyError)> = located.split_off(p.errors.len());
@@ -899,7 +972,7 @@ pub fn check_policy(text: &str) -> Checked {
     let errors: Vec<PolicyError> = located.into_iter().map(|e| e.1).collect();
     let result = match policy {
         Some(pol) if errors.is_empty() => Ok(pol),
-        _ if errors.is_empty() => Err(vec![PolicyError { line: 1, col: 1, msg: "invalid policy".into() }]),
+        _ if errors.is_empty() => Err(vec![PolicyError { line: 1, col: 1, msg: "invalid policy".into(), note: None }]),
         _ => Err(errors),
     };
     Checked { result, warnings, locate_work }

@@ -8,6 +8,7 @@ use crate::bpf::Ctx;
 use crate::names::SOCK_TYPE_MASK;
 use crate::opcodes::{IORING_OP_CONNECT, IORING_OP_OPENAT, IORING_OP_OPENAT2, IORING_OP_SOCKET};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 pub const AF_INET: u32 = 2;
 pub const AF_INET6: u32 = 10;
@@ -378,6 +379,98 @@ impl Conds {
             && addrs
     }
 
+    /// Does every request these conditions allow meet `other` too, so that
+    /// in an OR of groups `self` adds nothing beside `other`? Exact for
+    /// conditions that can hold: the normalised conditions are compared
+    /// one by one (a request can take any value in each), the family and
+    /// address lists together. A group that can never hold is within any.
+    pub fn within(&self, other: &Conds) -> bool {
+        self.contradiction().is_some() || self.normalized().tight_within(&other.normalized())
+    }
+
+    /// [`Conds::within`] for normalised conditions of which `self` can
+    /// hold.
+    pub(crate) fn tight_within(&self, other: &Conds) -> bool {
+        let (a, b) = (self, other);
+        // A list allows what it lists; none allows every value.
+        fn subset<T: PartialEq>(a: &Option<Vec<T>>, b: &Option<Vec<T>>) -> bool {
+            match (a, b) {
+                (_, None) => true,
+                (None, Some(_)) => false,
+                (Some(a), Some(b)) => a.iter().all(|x| b.contains(x)),
+            }
+        }
+        // The values with every bit of `set` and no `clear` mask: the
+        // least of them with a mask of `b_clear` added must still hold
+        // one of `a_clear`, or it is a value `a` allows and `b` not.
+        fn masks(a_clear: &[u64], a_set: &[u64], b_clear: &[u64], b_set: &[u64]) -> bool {
+            let set = a_set.iter().fold(0, |x, m| x | m);
+            b_set.iter().all(|&m| all_set(set, m))
+                && b_clear.iter().all(|&mb| a_clear.iter().any(|&ma| all_set(set | mb, ma)))
+        }
+        let ports = match (&a.port, &b.port) {
+            (_, None) => true,
+            (None, Some(_)) => false,
+            (Some(a), Some(b)) => a.iter().all(|&(lo, hi)| b.iter().any(|&(l, h)| l <= lo && hi <= h)),
+        };
+        let sqe = |c: &Conds| c.sqe_flags_clear.iter().map(|&m| m as u64).collect::<Vec<_>>();
+        subset(&a.sock_type, &b.sock_type)
+            && subset(&a.protocol, &b.protocol)
+            && masks(&sqe(a), &[], &sqe(b), &[])
+            && masks(&a.flags_clear, &a.flags_set, &b.flags_clear, &b.flags_set)
+            && masks(&a.mode_clear, &a.mode_set, &b.mode_clear, &b.mode_set)
+            && masks(&a.resolve_clear, &a.resolve_set, &b.resolve_clear, &b.resolve_set)
+            && ports
+            && a.addresses_within(b)
+    }
+
+    /// [`Conds::within`] for the family and address lists of normalised
+    /// conditions: for each family `self` admits, the addresses it admits
+    /// are admitted by `other`. Without a family list, AF_INET, AF_INET6
+    /// and one family neither group lists stand for all.
+    fn addresses_within(&self, other: &Conds) -> bool {
+        /// The addresses a group admits for family `f` (`None`: a family
+        /// neither group lists). A /0 admits every address of its family.
+        enum Admits<'a> {
+            Nothing,
+            All,
+            V4(&'a [(u32, u8)]),
+            V6(&'a [(u128, u8)]),
+        }
+        fn admits(c: &Conds, f: Option<u32>) -> Admits<'_> {
+            let listed = match (&c.family, f) {
+                (None, _) => true,
+                (Some(l), Some(f)) => l.contains(&f),
+                (Some(_), None) => false,
+            };
+            match (listed, &c.ipv4, &c.ipv6, f) {
+                (false, ..) => Admits::Nothing,
+                (true, None, None, _) => Admits::All,
+                (true, Some(l), _, Some(AF_INET)) if l.iter().any(|p| p.1 == 0) => Admits::All,
+                (true, _, Some(l), Some(AF_INET6)) if l.iter().any(|p| p.1 == 0) => Admits::All,
+                (true, Some(l), _, Some(AF_INET)) => Admits::V4(l),
+                (true, _, Some(l), Some(AF_INET6)) => Admits::V6(l),
+                _ => Admits::Nothing,
+            }
+        }
+        /// Every prefix of `a` inside one of `b` (merged, so that no union
+        /// of them covers a prefix that none covers alone).
+        fn inside<T: Copy + Into<u128>>(a: &[(T, u8)], b: &[(T, u8)], bits: u32) -> bool {
+            let net = |n: T, l: u8| if l == 0 { 0 } else { n.into() >> (bits - l as u32) };
+            a.iter().all(|&(n, l)| b.iter().any(|&(m, k)| k <= l && net(n, k) == net(m, k)))
+        }
+        let families: Vec<Option<u32>> = match &self.family {
+            Some(l) => l.iter().map(|&f| Some(f)).collect(),
+            None => vec![Some(AF_INET), Some(AF_INET6), None],
+        };
+        families.into_iter().all(|f| match (admits(self, f), admits(other, f)) {
+            (Admits::Nothing, _) | (_, Admits::All) => true,
+            (Admits::V4(a), Admits::V4(b)) => inside(a, b, 32),
+            (Admits::V6(a), Admits::V6(b)) => inside(a, b, 128),
+            _ => false,
+        })
+    }
+
     /// Does the opcode data need to be present (pdu_size > 0)?
     pub fn reads_pdu(&self) -> bool {
         let mut c = self.clone();
@@ -433,12 +526,7 @@ impl Conds {
             }
         }
         if (self.ipv4.is_some() || self.ipv6.is_some()) && !self.allows_addr(ctx) {
-            let a = ctx.connect_addr();
-            let shown = match family {
-                AF_INET => std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]).to_string(),
-                AF_INET6 => std::net::Ipv6Addr::from(a).to_string(),
-                f => format!("family {f}"),
-            };
+            let shown = ctx.connect_ip().map_or_else(|| format!("family {family}"), |ip| ip.to_string());
             return Some(format!("ipv4/ipv6: {shown} is in no listed prefix"));
         }
         None
@@ -491,18 +579,13 @@ impl Conds {
             }
         }
         if self.ipv4.is_some() || self.ipv6.is_some() {
-            let a = ctx.connect_addr();
-            let ok4 = family == AF_INET
-                && self.ipv4.as_ref().is_some_and(|l| {
-                    let addr = u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
-                    l.iter().any(|&(net, len)| prefix4_match(addr, net, len))
-                });
-            let ok6 = family == AF_INET6
-                && self.ipv6.as_ref().is_some_and(|l| {
-                    let addr = u128::from_be_bytes(a);
-                    l.iter().any(|&(net, len)| prefix6_match(addr, net, len))
-                });
-            if !ok4 && !ok6 {
+            // AF_INET in an `ipv4` prefix or AF_INET6 in an `ipv6` one.
+            let listed = match ctx.connect_ip() {
+                Some(IpAddr::V4(a)) => self.ipv4.iter().flatten().any(|&(net, len)| prefix4_match(a.into(), net, len)),
+                Some(IpAddr::V6(a)) => self.ipv6.iter().flatten().any(|&(net, len)| prefix6_match(a.into(), net, len)),
+                None => false,
+            };
+            if !listed {
                 return false;
             }
         }

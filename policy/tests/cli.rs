@@ -14,6 +14,13 @@ fn tmp(name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
+/// Every one of `wants` is in `s`.
+fn has_all(s: &str, wants: &[impl AsRef<str>]) {
+    for want in wants.iter().map(AsRef::as_ref) {
+        assert!(s.contains(want), "missing {want:?} in\n{s}");
+    }
+}
+
 #[test]
 fn check_good_file() {
     let out = bin().args(["check", concat!(env!("CARGO_MANIFEST_DIR"), "/examples/policy.toml")]).output().unwrap();
@@ -96,18 +103,19 @@ fn explain_names_flag_bits() {
     let s = String::from_utf8_lossy(&out.stdout);
     let creat = libc::O_CREAT;
     let tmpfile = libc::O_TMPFILE;
-    for want in [
-        format!("flags O_CREAT ({creat:#x}) must not be set"),
-        format!("; O_CREAT ({creat:#x}) set?"),
-        format!("flags O_TMPFILE ({tmpfile:#x}) must not be set"),
-        format!("all of O_TMPFILE ({tmpfile:#x}) set?"),
-        "mode S_ISUID (0o4000) must not be set".to_string(),
-        "resolve RESOLVE_BENEATH (0x8) must be set".to_string(),
-        "sqe_flags IOSQE_ASYNC (0x10) must not be set".to_string(),
-        "; IOSQE_ASYNC set?".to_string(),
-    ] {
-        assert!(s.contains(&want), "missing {want:?} in\n{s}");
-    }
+    has_all(
+        &s,
+        &[
+            format!("flags O_CREAT ({creat:#x}) must not be set"),
+            format!("; O_CREAT ({creat:#x}) set?"),
+            format!("flags O_TMPFILE ({tmpfile:#x}) must not be set"),
+            format!("all of O_TMPFILE ({tmpfile:#x}) set?"),
+            "mode S_ISUID (0o4000) must not be set".to_string(),
+            "resolve RESOLVE_BENEATH (0x8) must be set".to_string(),
+            "sqe_flags IOSQE_ASYNC (0x10) must not be set".to_string(),
+            "; IOSQE_ASYNC set?".to_string(),
+        ],
+    );
 }
 
 #[test]
@@ -124,16 +132,17 @@ fn restrict_in_check_and_explain() {
     let out = bin().arg("--policy").arg(&p).arg("--explain").output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let s = String::from_utf8_lossy(&out.stdout);
-    for want in [
-        "# task restrictions (IORING_REGISTER_RESTRICTIONS, fd -1), 5 entries:",
-        "  SQE_OP IORING_OP_READ (22)",
-        "  SQE_OP IORING_OP_NOP (0)",
-        "  REGISTER_OP IORING_REGISTER_BUFFERS (0)",
-        "  SQE_FLAGS_ALLOWED IOSQE_ASYNC (0x10)",
-        "  SQE_FLAGS_REQUIRED none (0x0)",
-    ] {
-        assert!(s.contains(want), "missing {want:?} in\n{s}");
-    }
+    has_all(
+        &s,
+        &[
+            "# task restrictions (IORING_REGISTER_RESTRICTIONS, fd -1), 5 entries:",
+            "  SQE_OP IORING_OP_READ (22)",
+            "  SQE_OP IORING_OP_NOP (0)",
+            "  REGISTER_OP IORING_REGISTER_BUFFERS (0)",
+            "  SQE_FLAGS_ALLOWED IOSQE_ASYNC (0x10)",
+            "  SQE_FLAGS_REQUIRED none (0x0)",
+        ],
+    );
 }
 
 /// A bad [restrict] installs nothing and runs nothing.
@@ -158,15 +167,16 @@ fn version() {
 fn help_documents_exit_statuses() {
     let out = bin().arg("--help").output().unwrap();
     let s = String::from_utf8_lossy(&out.stdout);
-    for want in [
-        "exit status:",
-        "  1    the policy has errors",
-        "  2    usage error",
-        "  3    this kernel has no io_uring BPF filtering",
-        "  127  COMMAND",
-    ] {
-        assert!(s.contains(want), "missing {want:?} in\n{s}");
-    }
+    has_all(
+        &s,
+        &[
+            "exit status:",
+            "  1    the policy has errors",
+            "  2    usage error",
+            "  3    this kernel has no io_uring BPF filtering",
+            "  127  COMMAND",
+        ],
+    );
 }
 
 #[test]
@@ -275,6 +285,35 @@ fn check_lints() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("dup-key.toml:4:5: error: duplicate key `read` (`[op.read]`)"), "{err}");
+}
+
+/// `check` on an OR group that another contains: the warning stands at
+/// the narrower group, a note at the one that contains it, both as
+/// FILE:LINE:COLUMN; a group that only overlaps another is not warned
+/// about.
+#[test]
+fn check_names_the_group_that_contains_another() {
+    let p = tmp(
+        "contained.toml",
+        "default = \"deny\"\n[[op.connect.allow_if]]\nport = [\"443\"]\nipv4 = [\"10.1.0.0/16\"]\n\
+         [[op.connect.allow_if]]\nport = [\"400-500\"]\nipv4 = [\"10.0.0.0/8\"]\n\
+         [[op.connect.allow_if]]\nport = [\"450-600\"]\n",
+    );
+    let out = bin().arg("check").arg(&p).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let file = p.display();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "{file}:2:1: warning: op.connect: allow_if[0] is contained in allow_if[1]: every request it allows, \
+                 allow_if[1] allows too, so it adds nothing"
+            ),
+            format!("{file}:5:1: note: op.connect: allow_if[1] is here"),
+        ]
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 warning(s)"), "{out:?}");
 }
 
 /// `test`: one described request on the oracle, with verdict, deciding

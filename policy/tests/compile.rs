@@ -387,3 +387,45 @@ fn contradictions_and_tautologies() {
     assert_eq!(rule(vec![never.clone()]).len(), 1, "ret 0");
     assert_eq!(rule(vec![never, always]), vec![iou_policy::abi::SockFilter::new(6, 0, 0, 1)]);
 }
+
+/// Long prefix lists are decision trees too: a run of 64 IPv4 prefixes
+/// or 16 IPv6 ones compares a few words, not every prefix, and each
+/// prefix holds from its first address to its last, not one past.
+#[test]
+fn long_prefix_lists_are_decision_trees() {
+    use std::net::Ipv6Addr;
+    // 10.0.0.0/16, 10.2.0.0/16, ...: no two merge; and 16 /48s of
+    // 2001:db8::/32, the first word shared.
+    let v4: Vec<String> = (0..64).map(|i| format!("\"10.{}.0.0/16\"", 2 * i)).collect();
+    let v6: Vec<String> = (0..16).map(|i| format!("\"2001:db8:{:x}::/48\"", 2 * i)).collect();
+    for (list, key) in [(&v4, "ipv4"), (&v6, "ipv6")] {
+        let text = format!("default = \"deny\"\n[op.connect]\nallow_if = {{ {key} = [{}] }}\n", list.join(", "));
+        let (p, _) = load(&text);
+        let f = compile(&p).unwrap();
+        let conn = &f.iter().find(|x| x.opcode == IORING_OP_CONNECT).unwrap().program;
+        assert!(longest_path(&conn.insns) <= 30, "{}", conn.listing());
+        assert!(conn.insns.len() <= 2 * list.len() + 40, "{}", conn.listing());
+    }
+    let both = format!(
+        "default = \"deny\"\n[op.connect]\nallow_if = {{ ipv4 = [{}], ipv6 = [{}] }}\n",
+        v4.join(", "),
+        v6.join(", ")
+    );
+    let (p, s) = load(&both);
+    for i in 0..64u8 {
+        let (inside, after) = (2 * i, 2 * i + 1);
+        check(&p, &s, &Ctx::connect(2, 1, &[10, inside, 0, 0]), true);
+        check(&p, &s, &Ctx::connect(2, 1, &[10, inside, 255, 255]), true);
+        check(&p, &s, &Ctx::connect(2, 1, &[10, after, 0, 0]), false);
+        check(&p, &s, &Ctx::connect(2, 1, &[10, inside.wrapping_sub(1), 255, 255]), false);
+        check(&p, &s, &Ctx::connect(2, 1, &[inside, 10, 0, 0]), inside == 10);
+    }
+    for i in 0..16u16 {
+        let at = |w: u16, rest: &str| format!("2001:db8:{w:x}:{rest}").parse::<Ipv6Addr>().unwrap().octets();
+        check(&p, &s, &Ctx::connect(10, 1, &at(2 * i, ":")), true);
+        check(&p, &s, &Ctx::connect(10, 1, &at(2 * i, "ffff:ffff:ffff:ffff:ffff")), true);
+        check(&p, &s, &Ctx::connect(10, 1, &at(2 * i + 1, ":")), false);
+        let other: Ipv6Addr = format!("2001:db9:{:x}::", 2 * i).parse().unwrap();
+        check(&p, &s, &Ctx::connect(10, 1, &other.octets()), false);
+    }
+}

@@ -357,3 +357,116 @@ fn twenty_thousand_errors_in_linear_work() {
     assert!(e.iter().enumerate().all(|(i, e)| e.line == i + 2 && e.col == 4), "{:?}", &e[..3]);
     assert!(c.locate_work <= text.len(), "{} bytes swept for a {}-byte file", c.locate_work, text.len());
 }
+
+/// The warnings about redundant groups of `allow_if = [{ a }, { b }]` on
+/// `op`.
+fn redundant(op: &str, a: &str, b: &str) -> Vec<String> {
+    let text = format!("default = \"deny\"\n[op.{op}]\nallow_if = [{{ {a} }}, {{ {b} }}]\n");
+    let c = iou_policy::parse::check_policy(&text);
+    assert!(c.result.is_ok(), "{text}: {:?}", c.result);
+    c.warnings.into_iter().map(|w| w.msg).filter(|m| m.contains("adds nothing")).collect()
+}
+
+/// A group contained in another (every request it allows, the other
+/// allows too) is redundant under OR: warned about, with the containing
+/// group named; groups that only overlap are not.
+#[test]
+fn groups_contained_in_another() {
+    let creat = libc::O_CREAT;
+    let cloexec_creat = libc::O_CLOEXEC | libc::O_CREAT;
+    let cases: &[(&str, &str, &str, Option<&str>)] = &[
+        (
+            "connect",
+            "port = [\"443\"], ipv4 = [\"10.1.0.0/16\"]",
+            "port = [\"400-500\"], ipv4 = [\"10.0.0.0/8\"]",
+            Some("0 in 1"),
+        ),
+        ("connect", "ipv4 = [\"10.0.0.0/8\"]", "ipv4 = [\"10.0.0.0/16\"]", Some("1 in 0")),
+        ("connect", "ipv4 = [\"10.0.0.0/8\"]", "ipv4 = [\"10.0.0.0/9\", \"10.128.0.0/9\"]", Some("same")),
+        ("connect", "ipv6 = [\"fd00::/8\"]", "ipv4 = [\"10.0.0.0/8\"], ipv6 = [\"fd00::/16\"]", None),
+        ("connect", "family = [\"inet\"], port = [\"443\"]", "ipv4 = [\"0.0.0.0/0\"]", Some("0 in 1")),
+        ("connect", "ipv4 = [\"10.0.0.0/8\"]", "family = [\"inet\", \"inet6\"]", Some("0 in 1")),
+        ("connect", "family = [\"inet\"]", "ipv4 = [\"10.0.0.0/8\"]", Some("1 in 0")),
+        ("connect", "family = [\"unix\", \"inet\"]", "ipv4 = [\"0.0.0.0/0\"]", Some("1 in 0")),
+        ("connect", "port = [\"1-100\"]", "port = [\"1-50\", \"51-100\"]", Some("same")),
+        ("openat", "flags_clear = [\"O_CREAT\"]", "flags_clear = [\"O_CREAT\", \"O_TRUNC\"]", Some("1 in 0")),
+        ("openat", "flags_set = [\"O_CLOEXEC\", \"O_DIRECTORY\"]", "flags_set = [\"O_CLOEXEC\"]", Some("0 in 1")),
+        // O_CLOEXEC is always set, so forbidding O_CLOEXEC|O_CREAT
+        // forbids O_CREAT.
+        (
+            "openat",
+            &format!("flags_set = [\"O_CLOEXEC\"], flags_clear = [{cloexec_creat}]"),
+            "flags_clear = [\"O_CREAT\"]",
+            Some("0 in 1"),
+        ),
+        ("openat", &format!("flags_clear = [{cloexec_creat}]"), "flags_clear = [\"O_CREAT\"]", Some("1 in 0")),
+        (
+            "openat2",
+            "resolve_set = [\"RESOLVE_BENEATH\"], mode_clear = [\"S_ISUID\"]",
+            "resolve_set = [\"RESOLVE_BENEATH\"]",
+            Some("0 in 1"),
+        ),
+        ("socket", "type = [\"stream\"], protocol = [\"tcp\"]", "type = [\"stream\", \"dgram\"]", Some("0 in 1")),
+        ("read", "sqe_flags_clear = [\"async\", \"IOSQE_IO_LINK\"]", "sqe_flags_clear = [\"async\"]", Some("0 in 1")),
+        // Overlapping, neither inside the other.
+        (
+            "connect",
+            "port = [\"443\", \"8000\"], ipv4 = [\"10.0.0.0/8\"]",
+            "port = [\"443\"], ipv4 = [\"10.0.0.0/8\", \"192.168.0.0/16\"]",
+            None,
+        ),
+        ("connect", "port = [\"1-100\"]", "port = [\"50-150\"]", None),
+        ("openat", &format!("flags_clear = [{creat}]"), "flags_clear = [\"O_TRUNC\"]", None),
+        ("socket", "type = [\"stream\"]", "protocol = [\"tcp\"]", None),
+        ("read", "sqe_flags_clear = [\"async\"]", "sqe_flags_clear = [\"IOSQE_IO_LINK\"]", None),
+    ];
+    for (op, a, b, want) in cases {
+        let got = redundant(op, a, b);
+        let want = match want {
+            None => vec![],
+            Some("same") => vec![format!("op.{op}: allow_if[1] is the same as allow_if[0], so it adds nothing")],
+            Some(w) => {
+                let (i, j) = w.split_once(" in ").unwrap();
+                vec![format!(
+                    "op.{op}: allow_if[{i}] is contained in allow_if[{j}]: every request it allows, allow_if[{j}] \
+                     allows too, so it adds nothing"
+                )]
+            }
+        };
+        assert_eq!(got, want, "{op}: {a} / {b}");
+    }
+}
+
+/// The warning stands at the redundant group, its note at the group that
+/// contains it, each with line and column, and both in file order of the
+/// warnings.
+#[test]
+fn contained_group_warning_points_at_both_groups() {
+    let c = iou_policy::parse::check_policy(
+        "default = \"deny\"\n[[op.connect.allow_if]]\nport = [\"443\"]\nipv4 = [\"10.1.0.0/16\"]\n\
+         [[op.connect.allow_if]]\nport = [\"8000\"]\n[[op.connect.allow_if]]\nport = [\"443\"]\nipv4 = [\"10.0.0.0/8\"]\n",
+    );
+    assert!(c.result.is_ok(), "{:?}", c.result);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    let w = &c.warnings[0];
+    assert_eq!((w.line, w.col), (2, 1));
+    assert!(w.msg.starts_with("op.connect: allow_if[0] is contained in allow_if[2]"), "{w:?}");
+    let note = w.note.as_ref().expect("a note at the containing group");
+    assert_eq!((note.line, note.col, note.msg.as_str()), (7, 1, "op.connect: allow_if[2] is here"));
+    assert_eq!(
+        w.to_string(),
+        format!("line 2, column 1: {} (line 7, column 1: op.connect: allow_if[2] is here)", w.msg)
+    );
+}
+
+/// Groups that fail to parse are not compared: the indices named are the
+/// groups' own.
+#[test]
+fn redundant_groups_keep_their_indices() {
+    let c = iou_policy::parse::check_policy(
+        "default = \"deny\"\n[op.connect]\nallow_if = [{ port = [\"x\"] }, { port = [\"443\"] }, { port = [\"443\"] }]\n",
+    );
+    assert!(c.result.is_err());
+    let w: Vec<&str> = c.warnings.iter().map(|w| w.msg.as_str()).collect();
+    assert_eq!(w, ["op.connect: allow_if[2] is the same as allow_if[1], so it adds nothing"]);
+}

@@ -5,7 +5,7 @@ use iou_policy::asm::{Asm, Cond, Target};
 use iou_policy::asm::{AsmError, Program};
 use iou_policy::bpf::{self, Ctx};
 use iou_policy::compile::{FilterSet, Layout, compile, compile_rule, compile_rule_with};
-use iou_policy::opcodes::IORING_OP_LAST;
+use iou_policy::opcodes::{IORING_OP_CONNECT, IORING_OP_LAST};
 use iou_policy::policy::{Action, Conds, Policy, Rule};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -107,6 +107,151 @@ fn long_conds() -> impl Strategy<Value = Conds> {
         })
 }
 
+/// `n` prefixes of `bits`-wide addresses that overlap and nest: all inside
+/// one random base prefix (often a word-aligned one, so that IPv6 prefixes
+/// share their first words), or runs of adjacent equal-length blocks with
+/// gaps, or unrelated; some listed twice or inside another.
+fn prefixes(bits: u32, n: std::ops::Range<usize>) -> impl Strategy<Value = Vec<(u128, u8)>> {
+    let all = if bits == 128 { u128::MAX } else { (1u128 << bits) - 1 };
+    let mask = move |len: u32| all & !all.checked_shr(len).unwrap_or(0);
+    let aligned: Vec<u32> = (0..bits).step_by(32).chain([8, 16, 24]).collect();
+    let base_len = prop_oneof![2 => proptest::sample::select(aligned), 1 => 0..bits];
+    let nested = (any::<u128>(), base_len, vec((any::<u128>(), 0..=bits), n.clone())).prop_map(move |(base, bl, l)| {
+        l.into_iter()
+            .map(|(r, len)| {
+                let len = len.max(bl);
+                let a = (base & mask(bl)) | (r & all & !mask(bl));
+                (a & mask(len), len as u8)
+            })
+            .collect::<Vec<_>>()
+    });
+    let runs = (any::<u128>(), 1..=bits, vec(any::<bool>(), n.clone())).prop_map(move |(base, len, keep)| {
+        let step = 1u128 << (bits - len);
+        let start = base & mask(len);
+        keep.iter()
+            .enumerate()
+            .filter(|e| *e.1)
+            .map(|(i, _)| ((start.wrapping_add(step.wrapping_mul(i as u128)) & all), len as u8))
+            .collect::<Vec<_>>()
+    });
+    let unrelated = vec((any::<u128>(), 0..=bits), n)
+        .prop_map(move |l| l.into_iter().map(|(a, len)| (a & all & mask(len), len as u8)).collect::<Vec<_>>());
+    prop_oneof![3 => nested, 2 => runs, 1 => unrelated]
+}
+
+/// Groups with long prefix lists, IPv4, IPv6 or both, maybe with other
+/// conditions beside.
+fn prefix_conds() -> impl Strategy<Value = Conds> {
+    (
+        proptest::option::weighted(0.7, prefixes(32, 5..65)),
+        proptest::option::weighted(0.6, prefixes(128, 5..17)),
+        proptest::option::weighted(0.2, vec(range(), 1..8)),
+        proptest::option::weighted(0.2, vec(family(), 1..4)),
+    )
+        .prop_filter("an address list", |(v4, v6, ..)| v4.is_some() || v6.is_some())
+        .prop_map(|(v4, v6, port, family)| Conds {
+            ipv4: v4.map(|l| l.into_iter().map(|(a, len)| (a as u32, len)).collect()),
+            ipv6: v6,
+            port,
+            family,
+            ..Conds::default()
+        })
+}
+
+/// Conditions that allow at least what `a` allows: each condition left
+/// out or loosened (entries added to a list, a `_clear` mask grown or
+/// dropped, a `_set` mask shrunk or dropped, port ranges widened, prefixes
+/// shortened or added, both address lists dropped), as `seed` picks: one
+/// kind of condition, or (one time in four) all.
+fn widen(a: &Conds, seed: u64) -> Conds {
+    let mut r = seed | 1;
+    let mut next = move || {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        r
+    };
+    let mut b = a.clone();
+    let only = next() % 8;
+    let on = |kind: u64| only == kind || only >= 6;
+    let mut pick = |n: u64| next() % n;
+    let list = |l: &mut Option<Vec<u32>>, v: u32, how: u64| match how {
+        0 => *l = None,
+        1 => l.iter_mut().for_each(|l| l.push(v)),
+        _ => {}
+    };
+    if on(0) {
+        list(&mut b.family, pick(20) as u32, pick(4));
+        list(&mut b.sock_type, pick(16) as u32, pick(4));
+        list(&mut b.protocol, pick(20) as u32, pick(4));
+        b.sqe_flags_clear.retain(|_| pick(4) != 0);
+        for m in &mut b.sqe_flags_clear {
+            *m |= 1 << pick(7);
+        }
+    }
+    for (l, clear, set) in [
+        (&mut b.flags_clear, &a.flags_clear, &a.flags_set),
+        (&mut b.mode_clear, &a.mode_clear, &a.mode_set),
+        (&mut b.resolve_clear, &a.resolve_clear, &a.resolve_set),
+    ] {
+        if !on(1) {
+            continue;
+        }
+        l.retain(|_| pick(4) != 0);
+        for m in l.iter_mut() {
+            *m |= 1 << pick(64);
+        }
+        // A mask that only `_set` bits keep from being one `a` forbids:
+        // a request `a` allows cannot have it either.
+        let set = set.iter().fold(0, |x, m| x | m);
+        if let Some(&m) = clear.first()
+            && pick(3) == 0
+            && m & !set != 0
+            && m & set != 0
+        {
+            l.push(m & !set);
+        }
+    }
+    for l in [&mut b.flags_set, &mut b.mode_set, &mut b.resolve_set] {
+        if !on(2) {
+            continue;
+        }
+        l.retain(|_| pick(4) != 0);
+        for m in l.iter_mut() {
+            *m &= !(1 << pick(64));
+        }
+    }
+    match if on(3) { pick(3) } else { 2 } {
+        0 => b.port = None,
+        1 => {
+            for (lo, hi) in b.port.iter_mut().flatten() {
+                *lo = lo.saturating_sub(pick(300) as u16);
+                *hi = hi.saturating_add(pick(300) as u16);
+            }
+        }
+        _ => {}
+    }
+    match if on(4) || on(5) { pick(4) } else { 3 } {
+        0 => (b.ipv4, b.ipv6) = (None, None),
+        1 => {
+            for (net, len) in b.ipv4.iter_mut().flatten() {
+                *len = len.saturating_sub(pick(9) as u8);
+                *net &= u32::MAX.checked_shl(32 - *len as u32).unwrap_or(0);
+            }
+            for (net, len) in b.ipv6.iter_mut().flatten() {
+                *len = len.saturating_sub(pick(40) as u8);
+                *net &= u128::MAX.checked_shl(128 - *len as u32).unwrap_or(0);
+            }
+        }
+        2 if b.ipv4.is_some() || b.ipv6.is_some() => {
+            b.ipv4.get_or_insert_with(Vec::new).push(((next() as u32) & 0xff00_0000, 8));
+            b.ipv6.get_or_insert_with(Vec::new).push((1, 128));
+        }
+        _ => {}
+    }
+    b
+}
+
 /// Every instruction of `p` is reachable from the first.
 fn all_reachable(p: &[SockFilter]) -> bool {
     let mut live = vec![false; p.len()];
@@ -130,25 +275,42 @@ fn all_reachable(p: &[SockFilter]) -> bool {
     true
 }
 
-/// The compiled rule, both layouts where the direct one fits: each is
-/// valid, every instruction reachable, and the two agree with `meaning`.
-fn check_layouts(rule: &Rule, ctxs: &[Ctx], meaning: &dyn Fn(&Ctx) -> bool) -> Result<bool, TestCaseError> {
-    let tramp = compile_rule_with(rule, Layout::Trampoline).expect("the trampoline layout always assembles");
-    let direct = match compile_rule_with(rule, Layout::Direct) {
+/// The groups compiled as one rule, both layouts where the direct one
+/// fits: each is valid, every instruction reachable, and the two agree
+/// with the groups' meaning on `ctxs`.
+fn check_layouts(groups: &[Conds], ctxs: &[Ctx]) -> Result<(), TestCaseError> {
+    let rule = Rule::AllowIf(groups.to_vec());
+    let tramp = compile_rule_with(&rule, Layout::Trampoline).expect("the trampoline layout always assembles");
+    let direct = match compile_rule_with(&rule, Layout::Direct) {
         Ok(p) => Some(p),
         Err(AsmError::JumpTooFar { .. }) => None,
         Err(e) => panic!("{e}"),
     };
-    let auto: Program = compile_rule(rule).unwrap();
+    let auto: Program = compile_rule(&rule).unwrap();
     prop_assert_eq!(Some(&auto), direct.as_ref().or(Some(&tramp)));
     for p in direct.iter().chain([&tramp]) {
         prop_assert!(bpf::validate(&p.insns).is_ok(), "{}", p.listing());
         prop_assert!(all_reachable(&p.insns), "unreachable code:\n{}", p.listing());
         for c in ctxs {
-            prop_assert_eq!(bpf::run(&p.insns, c) != 0, meaning(c), "{}\n{:?}", p.listing(), c);
+            prop_assert_eq!(bpf::run(&p.insns, c) != 0, groups.iter().any(|g| g.allows(c)), "{}\n{:?}", p.listing(), c);
         }
     }
-    Ok(direct.is_none())
+    Ok(())
+}
+
+/// Groups from `groups`, each time with `n` requests aimed at them.
+fn with_requests(groups: impl Strategy<Value = Vec<Conds>>, n: usize) -> impl Strategy<Value = (Vec<Conds>, Vec<Ctx>)> {
+    groups.prop_flat_map(move |g| {
+        let r = requests_for(&g, n);
+        (Just(g), r)
+    })
+}
+
+/// `n` requests aimed at the values of `groups` (as a CONNECT rule's).
+fn requests_for(groups: &[Conds], n: usize) -> impl Strategy<Value = Vec<Ctx>> + use<> {
+    let rule = Rule::AllowIf(groups.to_vec());
+    let p = Policy { default: Action::Deny, rules: [(IORING_OP_CONNECT, rule)].into(), restrict: None };
+    vec(ctx_for(&p), n)
 }
 
 fn rule() -> impl Strategy<Value = Rule> {
@@ -183,8 +345,16 @@ fn ctx_for(p: &Policy) -> BoxedStrategy<Ctx> {
             for &(lo, hi) in c.port.iter().flatten() {
                 ports.extend([lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1)]);
             }
-            v4.extend(c.ipv4.iter().flatten().map(|x| x.0));
-            v6.extend(c.ipv6.iter().flatten().map(|x| x.0));
+            // Each prefix's first and last address, and their neighbours
+            // outside it: the bounds of the decision trees' spans.
+            for &(net, len) in c.ipv4.iter().flatten() {
+                let last = net | u32::MAX.checked_shr(len as u32).unwrap_or(0);
+                v4.extend([net, last, net.wrapping_sub(1), last.wrapping_add(1)]);
+            }
+            for &(net, len) in c.ipv6.iter().flatten() {
+                let last = net | u128::MAX.checked_shr(len as u32).unwrap_or(0);
+                v6.extend([net, last, net.wrapping_sub(1), last.wrapping_add(1)]);
+            }
         }
     }
     let op = if ops.is_empty() {
@@ -278,16 +448,33 @@ proptest! {
     /// trampolines) agree with each other and with the meaning, on random
     /// bytes and on requests aimed at the conditions' values.
     #[test]
-    fn each_rule_program_agrees((groups, ctxs) in vec(conds(), 1..4).prop_flat_map(|g| {
-        let p = Policy { default: Action::Deny, rules: [(16u8, Rule::AllowIf(g.clone()))].into(), restrict: None };
-        (Just(g), vec(ctx_for(&p), 8))
-    }), raw in vec(any::<u8>(), 40)) {
+    fn each_rule_program_agrees((groups, ctxs) in with_requests(vec(conds(), 1..4), 8), raw in vec(any::<u8>(), 40)) {
         let mut ctxs = ctxs;
         let mut r = Ctx::default();
         r.0.copy_from_slice(&raw);
         ctxs.push(r);
-        let rule = Rule::AllowIf(groups.clone());
-        check_layouts(&rule, &ctxs, &|c| groups.iter().any(|g| g.allows(c)))?;
+        check_layouts(&groups, &ctxs)?;
+    }
+
+    /// `within`, the linter's containment of groups: loosened conditions
+    /// contain the original ones, and whenever one group is within another
+    /// (either way round, or between unrelated groups), every request the
+    /// first allows, the second allows too.
+    #[test]
+    fn within_is_containment(((a, b, other), ctxs) in (conds(), conds(), any::<u64>()).prop_flat_map(|(a, o, seed)| {
+        let b = widen(&a, seed);
+        let r = requests_for(&[a.clone(), b.clone(), o.clone()], 24);
+        (Just((a, b, o)), r)
+    })) {
+        prop_assert!(a.within(&b), "{:?}\nwithin\n{:?}", a, b);
+        prop_assert!(a.within(&a));
+        for (x, y) in [(&a, &b), (&b, &a), (&a, &other), (&other, &a)] {
+            if x.within(y) {
+                for c in &ctxs {
+                    prop_assert!(!x.allows(c) || y.allows(c), "{:?}\nwithin\n{:?}\nbut not on {:?}", x, y, c);
+                }
+            }
+        }
     }
 
     /// The evaluator never panics and the validator never panics, on any
@@ -333,14 +520,18 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
+    /// Long prefix lists, overlapping, nested and adjacent, IPv4 and IPv6:
+    /// their decision trees (both layouts) agree with the lists as given,
+    /// on the addresses at and around each prefix's bounds.
+    #[test]
+    fn long_prefix_lists_agree((groups, ctxs) in with_requests(vec(prefix_conds(), 1..3), 32)) {
+        check_layouts(&groups, &ctxs)?;
+    }
+
     /// Long lists (decision trees), in OR groups often too long for direct
     /// jumps: the trampoline layout agrees with the meaning.
     #[test]
-    fn long_lists_and_the_trampoline((groups, ctxs) in vec(long_conds(), 1..4).prop_flat_map(|g| {
-        let p = Policy { default: Action::Deny, rules: [(16u8, Rule::AllowIf(g.clone()))].into(), restrict: None };
-        (Just(g), vec(ctx_for(&p), 24))
-    })) {
-        let rule = Rule::AllowIf(groups.clone());
-        check_layouts(&rule, &ctxs, &|c| groups.iter().any(|g| g.allows(c)))?;
+    fn long_lists_and_the_trampoline((groups, ctxs) in with_requests(vec(long_conds(), 1..4), 24)) {
+        check_layouts(&groups, &ctxs)?;
     }
 }

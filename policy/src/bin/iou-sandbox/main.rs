@@ -35,8 +35,8 @@ usage:
         the oracle; print the verdict and the rule that decided it
   iou-sandbox check FILE
         lint a policy file: every error and warning (rules that do nothing,
-        overlapping entries) as FILE:LINE:COLUMN, with the nearest valid
-        name for a typo
+        overlapping entries, allow_if groups that another contains) as
+        FILE:LINE:COLUMN, with the nearest valid name for a typo
   iou-sandbox --version | --help
 
 exit status:
@@ -380,6 +380,9 @@ fn load(path: &OsString, show_warnings: bool) -> Result<Loaded, ()> {
     all.sort_by_key(|(e, _)| (e.line, e.col));
     for (e, kind) in all {
         eprintln!("{shown}:{}:{}: {kind}: {}", e.line, e.col, e.msg);
+        if let Some(n) = &e.note {
+            eprintln!("{shown}:{}:{}: note: {}", n.line, n.col, n.msg);
+        }
     }
     let policy = match checked.result {
         Ok(p) => p,

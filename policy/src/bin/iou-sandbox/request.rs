@@ -7,7 +7,7 @@ use iou_policy::names::{
     self, FAMILIES, KERNEL_O_LARGEFILE, MODE_BITS, OPEN_FLAGS, PROTOCOLS, RESOLVE_BITS, SOCK_TYPES,
 };
 use iou_policy::opcodes::{self, IORING_OP_CONNECT, IORING_OP_OPENAT, IORING_OP_OPENAT2, IORING_OP_SOCKET};
-use iou_policy::policy::{AF_INET, AF_INET6};
+use iou_policy::policy::{AF_INET, AF_INET6, Field};
 use std::net::{IpAddr, SocketAddr};
 
 /// The request options of `test`, as given.
@@ -62,18 +62,19 @@ impl Request {
         })?;
         let mut c = Ctx::new(op);
         let mut notes = Vec::new();
-        let only = |opt: &Option<String>, what: &str, ops: &[u8]| match opt {
-            Some(_) if !ops.contains(&op) => Err(format!("{what} does not apply to {}", opcodes::opcode_label(op))),
+        // An option applies where the policy condition on its field does.
+        let only = |opt: &Option<String>, what: &str, field: Field| match opt {
+            Some(_) if !field.applies_to(op) => Err(format!("{what} does not apply to {}", opcodes::opcode_label(op))),
             _ => Ok(()),
         };
-        only(&self.addr, "--addr", &[IORING_OP_CONNECT])?;
-        only(&self.port, "--port", &[IORING_OP_CONNECT])?;
-        only(&self.family, "--family", &[IORING_OP_CONNECT, IORING_OP_SOCKET])?;
-        only(&self.sock_type, "--type", &[IORING_OP_SOCKET])?;
-        only(&self.protocol, "--protocol", &[IORING_OP_SOCKET])?;
-        only(&self.flags, "--flags", &[IORING_OP_OPENAT, IORING_OP_OPENAT2])?;
-        only(&self.mode, "--mode", &[IORING_OP_OPENAT, IORING_OP_OPENAT2])?;
-        only(&self.resolve, "--resolve", &[IORING_OP_OPENAT2])?;
+        only(&self.addr, "--addr", Field::Addr)?;
+        only(&self.port, "--port", Field::Port)?;
+        only(&self.family, "--family", Field::Family)?;
+        only(&self.sock_type, "--type", Field::SockType)?;
+        only(&self.protocol, "--protocol", Field::Protocol)?;
+        only(&self.flags, "--flags", Field::OpenFlags)?;
+        only(&self.mode, "--mode", Field::Mode)?;
+        only(&self.resolve, "--resolve", Field::Resolve)?;
         let mut sqe = match &self.sqe_flags {
             Some(s) => mask(s, names::SQE_FLAGS, "IOSQE_", "--sqe-flags")? as u8,
             None => 0,
@@ -145,12 +146,7 @@ pub fn describe(c: &Ctx) -> String {
     };
     if op == IORING_OP_CONNECT {
         let family = c.u32_at(ctx_off::CONNECT_FAMILY);
-        let a = c.connect_addr();
-        let addr = match family {
-            AF_INET => std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]).to_string(),
-            AF_INET6 => std::net::Ipv6Addr::from(a).to_string(),
-            _ => "-".into(),
-        };
+        let addr = c.connect_ip().map_or_else(|| "-".to_string(), |ip| ip.to_string());
         s += &format!(": family {}, port {}, address {addr}", fam(family), c.connect_port());
     } else if op == IORING_OP_SOCKET {
         s += &format!(
