@@ -18,7 +18,17 @@ mkdir -p "$BUILD/bench"
 for b in nop-bench fork-bench; do
 	build_user "$TOP/bench/$b" "$BUILD/bench/$b"
 done
+# The guest writes the figures to a file in a --rwdir directory (see
+# scripts/guest-ports.sh), printed here.
+out=$BUILD/bench/out
+rm -rf "$out"
+mkdir -p "$out"
 cd "$BT"
+rc=0
 timeout 900 "$VNG" --disable-kvm --memory 1G --cpus 1 \
-	--qemu-opts="-icount shift=0" \
-	-- sh -c "'$BUILD/bench/nop-bench' && echo && '$BUILD/bench/fork-bench'" </dev/null
+	--qemu-opts="-icount shift=0" --rwdir "$out" \
+	-- sh -c ". '$TOP/scripts/guest-ports.sh'
+		{ '$BUILD/bench/nop-bench' && echo && '$BUILD/bench/fork-bench'
+		} >'$out/output.txt' 2>&1" </dev/null >"$out/console.txt" 2>&1 || rc=$?
+cat "$out/output.txt" 2>/dev/null || tail -n 40 "$out/console.txt" >&2
+[ "$rc" = 0 ] || die "the guest failed (vng's exit status $rc), see $out/console.txt"

@@ -13,16 +13,7 @@ oracle=$4
 timeout=${KSFT_TIMEOUT:-900}
 
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
-# The guest runs no udev (its coldplug settle took 300 s under TCG), so
-# nothing makes the /dev/virtio-ports/ links through which virtme-ng-init
-# hands the exit status of this script back to vng: make them here.
-if [ ! -e /dev/virtio-ports ]; then
-	mkdir -p /dev/virtio-ports
-	for port in /sys/class/virtio-ports/*; do
-		[ -r "$port/name" ] || continue
-		ln -sf "/dev/${port##*/}" "/dev/virtio-ports/$(cat "$port/name")"
-	done
-fi
+. "$(dirname "$0")/guest-ports.sh"
 ip link set lo up || echo "could not bring lo up" >"$out/setup-error"
 
 echo "guest: $(uname -r), $(nproc) cpus, $mode"
