@@ -13,7 +13,7 @@ use iou_policy::names;
 use iou_policy::opcodes;
 use iou_policy::parse::{PolicyError, check_policy};
 use iou_policy::policy::{Action, Policy, Restrict};
-use iou_policy::sys::{self, Level};
+use iou_policy::sys;
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
@@ -401,31 +401,8 @@ fn load(path: &OsString, show_warnings: bool) -> Result<Loaded, ()> {
     }
 }
 
-/// Register the filters on this task. When the opcode count could not be
-/// probed (an outer sandbox forbids filter registration on new rings), the
-/// deny filters assume Linux 7.0's opcodes: the first one past Linux
-/// 6.12's that the kernel refuses as unknown (EINVAL) ends them, as the
-/// kernel knows none after it, and DENY_REST is already in place.
-fn install(policy: &Policy, filters: &[CompiledFilter], probed: bool) -> Result<(), sys::RegisterError> {
-    for f in filters {
-        match sys::register_filter(Level::Task, f.opcode, f.flags, f.pdu_size, &f.program.insns) {
-            Ok(_) => {}
-            Err(e)
-                if !probed
-                    && e.errno == libc::EINVAL
-                    && !policy.rules.contains_key(&f.opcode)
-                    && f.opcode as u32 >= opcodes::IORING_OP_LAST_6_12 =>
-            {
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Probe the kernel, check the policy against it, register everything and
-/// exec the command. Returns only on failure, with the exit status.
+/// Install the policy on this task ([`sys::install_policy`]) and exec the
+/// command. Returns only on failure, with the exit status.
 fn exec(path: &OsString, loaded: Loaded, allow_empty: bool, cmd: &[OsString]) -> ExitCode {
     let shown = path.to_string_lossy();
     let Loaded { policy, .. } = loaded;
@@ -443,39 +420,13 @@ fn exec(path: &OsString, loaded: Loaded, allow_empty: bool, cmd: &[OsString]) ->
             ),
         );
     }
-    let support = match sys::probe() {
-        Ok(s) => s,
-        Err(e) => return fail(EXIT_NO_SUPPORT, &e.to_string()),
-    };
-    let unknown: Vec<String> =
-        policy.rules.keys().filter(|&&op| op as u32 >= support.op_last).map(|&op| opcodes::opcode_label(op)).collect();
-    if !unknown.is_empty() {
-        return fail(
-            EXIT_POLICY,
-            &format!(
-                "{shown}: this kernel does not know {} (it has opcodes 0..{} only)",
-                unknown.join(", "),
-                support.op_last - 1
-            ),
-        );
-    }
-    let filters = match compile::compile_task(&policy, support.op_last) {
-        Ok(f) => f,
-        Err(e) => return fail(EXIT_POLICY, &format!("{shown}: {e}")),
-    };
-    if let Err(e) = sys::set_no_new_privs() {
-        return fail(EXIT_POLICY, &format!("prctl(PR_SET_NO_NEW_PRIVS): {e}"));
-    }
-    // Classic restrictions first: Linux 7.x refuses them (EPERM) to a task
-    // that already has filters. Task-level filter registration is not a
-    // ring's register opcode, so the restrictions do not stand in its way.
-    let installed = match &policy.restrict {
-        Some(r) => sys::register_task_restrictions(&r.entries()),
-        None => Ok(()),
-    }
-    .and_then(|()| install(&policy, &filters, support.probed));
-    if let Err(e) = installed {
-        return fail(EXIT_POLICY, &e.to_string());
+    match sys::install_policy(&policy) {
+        Ok(_) => {}
+        Err(e @ sys::InstallError::NoSupport(_)) => return fail(EXIT_NO_SUPPORT, &e.to_string()),
+        Err(e @ (sys::InstallError::UnknownOpcodes { .. } | sys::InstallError::Compile(_))) => {
+            return fail(EXIT_POLICY, &format!("{shown}: {e}"));
+        }
+        Err(e) => return fail(EXIT_POLICY, &e.to_string()),
     }
     let err = std::process::Command::new(&cmd[0]).args(&cmd[1..]).exec();
     eprintln!("iou-sandbox: cannot run {:?}: {err}", cmd[0]);
