@@ -3,6 +3,8 @@
 //!   iou-sandbox [--allow-empty] --policy policy.toml [--] cmd args...
 //!   iou-sandbox --policy policy.toml --explain
 //!   iou-sandbox check policy.toml
+//!   iou-sandbox record -o policy.toml [--] cmd args...
+//!   iou-sandbox watch [--pid PID] [--count N] [--json]
 
 use iou_policy::abi::{
     IO_URING_BPF_FILTER_DENY_REST, IORING_RESTRICTION_REGISTER_OP, IORING_RESTRICTION_SQE_FLAGS_ALLOWED,
@@ -37,6 +39,16 @@ usage:
         lint a policy file: every error and warning (rules that do nothing,
         overlapping entries, allow_if groups that another contains) as
         FILE:LINE:COLUMN, with the nearest valid name for a typo
+  iou-sandbox record -o FILE [--buffer-kb N] [--] COMMAND [ARGS...]
+        run COMMAND with the io_uring_submit_req tracepoint enabled for its
+        process tree, then write to FILE (- for standard output) the policy
+        that allows exactly the opcodes it submitted, default deny, with
+        their counts; exit with COMMAND's status. Needs root (tracefs).
+  iou-sandbox watch [--pid PID] [--count N] [--json]
+        print each request an io_uring filter denies, as it happens (pid,
+        opcode, user_data, and the filter: ring or task, its index, whether
+        it was the DENY_REST entry), until interrupted or N denials; --pid:
+        only PID and what it forks from then on. Needs root (tracefs).
   iou-sandbox --version | --help
 
 exit status:
@@ -47,7 +59,10 @@ exit status:
   2    usage error
   3    this kernel has no io_uring BPF filtering: nothing was run
   4    test: the request is denied
+  5    record/watch: tracing could not be set up (not root, no tracefs, no
+       such tracepoint): nothing was run
   127  COMMAND could not be executed
+  record exits with COMMAND's status (128+N if signal N killed it)
 ";
 
 /// Exit statuses (also in USAGE and the README).
@@ -55,6 +70,7 @@ const EXIT_POLICY: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_NO_SUPPORT: u8 = 3;
 const EXIT_DENIED: u8 = 4;
+const EXIT_TRACE: u8 = 5;
 const EXIT_EXEC: u8 = 127;
 
 /// `test`: the request on the oracle (the filters iou-sandbox would
@@ -174,6 +190,7 @@ fn explain_json(
     )
 }
 
+mod observe;
 mod request;
 
 enum Mode {
@@ -435,6 +452,11 @@ fn exec(path: &OsString, loaded: Loaded, allow_empty: bool, cmd: &[OsString]) ->
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match args.first().and_then(|a| a.to_str()) {
+        Some("record") => return observe::record(args[1..].to_vec()),
+        Some("watch") => return observe::watch(args[1..].to_vec()),
+        _ => {}
+    }
     let Args { mode, policy: path, allow_empty } = match parse_args(args) {
         Ok(Parsed::Run(a)) => a,
         Ok(Parsed::Help) => {
