@@ -801,6 +801,29 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(5));
     }
 
+    /// While the guard lives, the signals are noted, not fatal; dropped,
+    /// it restores what they did (checked without raising them again).
+    #[test]
+    fn signal_guard_notes_signals() {
+        let before = |sig| {
+            // SAFETY: reading a disposition into a zeroed sigaction.
+            unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(sig, std::ptr::null(), &mut old);
+                old.sa_sigaction
+            }
+        };
+        let old = before(libc::SIGHUP);
+        let guard = SignalGuard::install().unwrap();
+        assert_eq!(take_signal(), None);
+        // SAFETY: raise(3) of a signal the guard catches.
+        assert_eq!(unsafe { libc::raise(libc::SIGHUP) }, 0);
+        assert_eq!(take_signal(), Some(libc::SIGHUP));
+        assert_eq!(take_signal(), None);
+        drop(guard);
+        assert_eq!(before(libc::SIGHUP), old);
+    }
+
     #[test]
     fn messages() {
         assert!(TraceFsError::NotMounted.to_string().contains("mount -t tracefs nodev /sys/kernel/tracing"));
