@@ -939,12 +939,30 @@ impl FilterSet {
     /// Would the kernel allow this request? Newest first; a deny entry or a
     /// zero return stops evaluation.
     pub fn allows(&self, ctx: &Ctx) -> bool {
-        let Some(e) = self.entries.get(ctx.opcode() as usize) else {
-            return true;
-        };
-        e.iter().rev().all(|f| match f {
-            None => false,
-            Some(p) => bpf::run(p, ctx) != 0,
+        self.denial(ctx).is_none()
+    }
+
+    /// The filter that denies this request, if one does: the first, newest
+    /// first, that is a deny entry or returns 0. This is what the kernel's
+    /// `io_uring_bpf_filter_deny` tracepoint reports (its index and "deny
+    /// rest"; the set does not record where filters were registered).
+    pub fn denial(&self, ctx: &Ctx) -> Option<Denial> {
+        let e = self.entries.get(ctx.opcode() as usize)?;
+        e.iter().rev().zip(0u32..).find_map(|(f, index)| match f {
+            None => Some(Denial { index, deny_rest: true }),
+            Some(p) if bpf::run(p, ctx) == 0 => Some(Denial { index, deny_rest: false }),
+            Some(_) => None,
         })
     }
+}
+
+/// Which filter of a [`FilterSet`] denied a request (the rst's "Seeing the
+/// filters": the `io_uring_bpf_filter_deny` tracepoint).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Denial {
+    /// Its position in the opcode's chain, 0 for the newest.
+    pub index: u32,
+    /// It is the deny entry of `IO_URING_BPF_FILTER_DENY_REST`, not a
+    /// program.
+    pub deny_rest: bool,
 }

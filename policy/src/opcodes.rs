@@ -171,6 +171,35 @@ pub fn opcode_name(op: u8) -> Option<&'static str> {
     OPCODE_NAMES.get(op as usize).copied()
 }
 
+/// Opcodes whose kernel name is not their `IORING_OP_` name in upper case
+/// (`io_cold_defs[].name` in the kernel's `io_uring/opdef.c`).
+const KERNEL_NAME_EXCEPTIONS: &[(u8, &str)] = &[(29, "EPOLL")];
+
+/// The kernel's name for an opcode, as `io_uring_get_opcode()` gives it
+/// and io_uring's tracepoints print it (`"READ"`, `"OPENAT"`; EPOLL_CTL
+/// is `"EPOLL"`), or `None` past `IORING_OP_LAST` (the kernel prints
+/// `"INVALID"` there).
+pub fn kernel_opcode_name(op: u8) -> Option<String> {
+    if let Some(&(_, n)) = KERNEL_NAME_EXCEPTIONS.iter().find(|&&(o, _)| o == op) {
+        return Some(n.to_string());
+    }
+    opcode_name(op).map(str::to_ascii_uppercase)
+}
+
+/// The opcode the kernel calls `name` ([`kernel_opcode_name`]): exact,
+/// upper case. The `IORING_OP_` name in upper case is accepted for the
+/// exceptions too (`"EPOLL_CTL"`), should a kernel print that.
+pub fn opcode_by_kernel_name(name: &str) -> Option<u8> {
+    if let Some(&(op, _)) = KERNEL_NAME_EXCEPTIONS.iter().find(|&&(_, n)| n == name) {
+        return Some(op);
+    }
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
+        return None;
+    }
+    let lower = name.to_ascii_lowercase();
+    OPCODE_NAMES.iter().position(|n| *n == lower).map(|i| i as u8)
+}
+
 /// Size of the opcode specific data the kernel provides (`K` in "The
 /// context" of `Documentation/userspace-api/io_uring_bpf_filter.rst`).
 pub fn pdu_size(op: u8) -> u8 {
@@ -208,6 +237,49 @@ mod tests {
         assert_eq!(register_op_by_name("register_bpf_filter"), Some(37));
         assert_eq!(register_op_by_name("register_last"), None);
         assert_eq!(register_op_name(11), Some("register_restrictions"));
+    }
+
+    #[test]
+    fn kernel_names() {
+        assert_eq!(kernel_opcode_name(0).as_deref(), Some("NOP"));
+        assert_eq!(kernel_opcode_name(22).as_deref(), Some("READ"));
+        assert_eq!(kernel_opcode_name(29).as_deref(), Some("EPOLL"));
+        assert_eq!(kernel_opcode_name(200), None);
+        assert_eq!(opcode_by_kernel_name("OPENAT"), Some(IORING_OP_OPENAT));
+        assert_eq!(opcode_by_kernel_name("EPOLL"), Some(29));
+        assert_eq!(opcode_by_kernel_name("EPOLL_CTL"), Some(29));
+        assert_eq!(opcode_by_kernel_name("URING_CMD128"), Some(64));
+        assert_eq!(opcode_by_kernel_name("INVALID"), None);
+        assert_eq!(opcode_by_kernel_name("openat"), None);
+        assert_eq!(opcode_by_kernel_name("22"), None);
+        assert_eq!(opcode_by_kernel_name(""), None);
+        for op in 0..IORING_OP_LAST as u8 {
+            assert_eq!(opcode_by_kernel_name(&kernel_opcode_name(op).unwrap()), Some(op));
+        }
+    }
+
+    /// The names the kernel prints (`io_cold_defs[]` in the series'
+    /// `io_uring/opdef.c`, in the tree of [`kernel_header`]) are those of
+    /// [`kernel_opcode_name`], for every opcode of the kernel.
+    #[test]
+    fn kernel_names_match_opdef() {
+        let tree = std::env::var("IOU_LINUX_TREE")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../build/linux").to_string());
+        let path = format!("{tree}/io_uring/opdef.c");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}: set IOU_LINUX_TREE"));
+        let start = text.find("io_cold_defs[] = {").expect("io_cold_defs in opdef.c");
+        let body = &text[start..];
+        let body = &body[..body.find("\n};").expect("io_cold_defs ends")];
+        let mut seen = 0;
+        for entry in body.split("[IORING_OP_").skip(1) {
+            let (op, rest) = entry.split_once(']').expect("[IORING_OP_X]");
+            let name = rest.split_once(".name").and_then(|(_, r)| r.split('"').nth(1)).expect(".name = \"...\"");
+            let num = opcode_by_name(op).unwrap_or_else(|| panic!("IORING_OP_{op}"));
+            assert_eq!(kernel_opcode_name(num).as_deref(), Some(name), "IORING_OP_{op}");
+            assert_eq!(opcode_by_kernel_name(name), Some(num), "{name}");
+            seen += 1;
+        }
+        assert_eq!(seen, IORING_OP_LAST_6_12);
     }
 
     /// The series' `include/uapi/linux/io_uring.h`: in the kernel tree

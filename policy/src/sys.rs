@@ -1,8 +1,9 @@
 //! Registration through raw io_uring_register(2).
 
 use crate::abi::*;
-use crate::compile::CompiledFilter;
+use crate::compile::{self, CompileError, CompiledFilter};
 use crate::opcodes;
+use crate::policy::Policy;
 use std::fmt;
 
 /// Where a filter goes.
@@ -268,6 +269,95 @@ fn register_filter32(level: Level, opcode: u32, prog: &[SockFilter]) -> Result<(
         ..Default::default()
     };
     io_uring_register(level.fd(), IORING_REGISTER_BPF_FILTER, (&mut arg as *mut IoUringBpf).cast(), 1).map(|_| ())
+}
+
+/// Why [`install_policy`] did not install a policy (or, for
+/// [`InstallError::Register`], all of it).
+#[derive(Debug)]
+pub enum InstallError {
+    /// The kernel cannot filter io_uring requests: nothing was installed.
+    NoSupport(ProbeError),
+    /// Rules for opcodes at or past the running kernel's `IORING_OP_LAST`:
+    /// nothing was installed.
+    UnknownOpcodes { opcodes: Vec<u8>, op_last: u32 },
+    /// The policy does not compile: nothing was installed.
+    Compile(CompileError),
+    /// `PR_SET_NO_NEW_PRIVS` failed: nothing was installed.
+    NoNewPrivs(std::io::Error),
+    /// A registration failed; what was registered before it stays.
+    Register(RegisterError),
+}
+
+impl fmt::Display for InstallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InstallError::NoSupport(e) => write!(f, "{e}"),
+            InstallError::UnknownOpcodes { opcodes: ops, op_last } => {
+                let names: Vec<String> = ops.iter().map(|&op| opcodes::opcode_label(op)).collect();
+                write!(f, "this kernel does not know {} (it has opcodes 0..{} only)", names.join(", "), op_last - 1)
+            }
+            InstallError::Compile(e) => write!(f, "{e}"),
+            InstallError::NoNewPrivs(e) => write!(f, "prctl(PR_SET_NO_NEW_PRIVS): {e}"),
+            InstallError::Register(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for InstallError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InstallError::NoSupport(e) => Some(e),
+            InstallError::UnknownOpcodes { .. } => None,
+            InstallError::Compile(e) => Some(e),
+            InstallError::NoNewPrivs(e) => Some(e),
+            InstallError::Register(e) => Some(e),
+        }
+    }
+}
+
+/// Install a policy on the calling thread, as `iou-sandbox --policy` does
+/// before it execs its command: probe the kernel ([`probe`]), refuse rules
+/// for opcodes it does not know, compile with
+/// [`compile::compile_task`] for its opcode count, set no_new_privs,
+/// register the classic task restrictions of `[restrict]` if any (first:
+/// Linux 7.x refuses them to a task that already has filters), then the
+/// filters at task level. Every ring the thread, and the processes it
+/// forks or execs from then on, create is filtered. Returns what the probe
+/// found.
+///
+/// When the opcode count could not be probed (an outer sandbox forbids
+/// filter registration on new rings), the deny filters assume Linux 7.0's
+/// opcodes: the first one past Linux 6.12's that the kernel refuses as
+/// unknown (EINVAL) ends them, as the kernel knows none after it, and
+/// DENY_REST is already in place.
+pub fn install_policy(policy: &Policy) -> Result<Support, InstallError> {
+    let support = probe().map_err(InstallError::NoSupport)?;
+    let unknown: Vec<u8> = policy.rules.keys().copied().filter(|&op| op as u32 >= support.op_last).collect();
+    if !unknown.is_empty() {
+        return Err(InstallError::UnknownOpcodes { opcodes: unknown, op_last: support.op_last });
+    }
+    let filters = compile::compile_task(policy, support.op_last).map_err(InstallError::Compile)?;
+    set_no_new_privs().map_err(InstallError::NoNewPrivs)?;
+    // Task-level filter registration is not a ring's register opcode, so
+    // the restrictions do not stand in its way.
+    if let Some(r) = &policy.restrict {
+        register_task_restrictions(&r.entries()).map_err(InstallError::Register)?;
+    }
+    for f in &filters {
+        match register_filter(Level::Task, f.opcode, f.flags, f.pdu_size, &f.program.insns) {
+            Ok(_) => {}
+            Err(e)
+                if !support.probed
+                    && e.errno == libc::EINVAL
+                    && !policy.rules.contains_key(&f.opcode)
+                    && f.opcode as u32 >= opcodes::IORING_OP_LAST_6_12 =>
+            {
+                break;
+            }
+            Err(e) => return Err(InstallError::Register(e)),
+        }
+    }
+    Ok(support)
 }
 
 /// Set no_new_privs on the calling thread (as seccomp requires).

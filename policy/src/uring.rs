@@ -15,7 +15,11 @@ const IORING_OFF_SQES: i64 = 0x1000_0000;
 const IORING_FEAT_SINGLE_MMAP: u32 = 1 << 0;
 const IORING_FEAT_EXT_ARG: u32 = 1 << 8;
 const IORING_ENTER_GETEVENTS: u32 = 1 << 0;
+const IORING_ENTER_SQ_WAKEUP: u32 = 1 << 1;
 const IORING_ENTER_EXT_ARG: u32 = 1 << 3;
+/// `IORING_SETUP_SQPOLL`: a kernel thread of the process (its SQ thread)
+/// submits the requests.
+pub const IORING_SETUP_SQPOLL: u32 = 1 << 1;
 
 /// `struct io_uring_sqe` (64 bytes), with the field names of the union
 /// members this crate uses.
@@ -198,7 +202,13 @@ fn enter(
 impl Ring {
     /// `io_uring_setup(entries)` and map the rings.
     pub fn new(entries: u32) -> io::Result<Ring> {
-        let mut p = Params::default();
+        Ring::with_flags(entries, 0)
+    }
+
+    /// `io_uring_setup(entries)` with `IORING_SETUP_*` flags
+    /// ([`IORING_SETUP_SQPOLL`]; none that changes the SQE or CQE size).
+    pub fn with_flags(entries: u32, flags: u32) -> io::Result<Ring> {
+        let mut p = Params { flags, ..Default::default() };
         // SAFETY: p is a valid io_uring_params the kernel reads and writes.
         let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, entries, &mut p as *mut Params) };
         if fd < 0 {
@@ -235,7 +245,9 @@ impl Ring {
     }
 
     /// Queue one SQE and submit it. Returns the kernel's count of consumed
-    /// SQEs (1, even for a request that fails at init).
+    /// SQEs (1, even for a request that fails at init). On an SQPOLL ring
+    /// the SQ thread submits it, woken if it sleeps; the count is then 1
+    /// whatever happens to the request.
     ///
     /// # Safety
     ///
@@ -263,8 +275,9 @@ impl Ring {
             self.sq.at::<u32>(self.p.sq_off.array).add(idx as usize).write(idx);
         }
         self.atomic(&self.sq, self.p.sq_off.tail).store(tail.wrapping_add(1), Ordering::Release);
+        let flags = if self.p.flags & IORING_SETUP_SQPOLL != 0 { IORING_ENTER_SQ_WAKEUP } else { 0 };
         loop {
-            match enter(self.fd, 1, 0, 0, std::ptr::null(), 0) {
+            match enter(self.fd, 1, 0, flags, std::ptr::null(), 0) {
                 Ok(n) => return Ok(n as u32),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -383,5 +396,25 @@ mod tests {
             assert_eq!(c.user_data, 0x1234_0000 + i);
         }
         assert!(ring.pop_cqe().is_none());
+    }
+
+    /// Where SQPOLL rings are allowed: the SQ thread submits, woken for
+    /// each request.
+    #[test]
+    fn sqpoll_round_trip() {
+        let mut ring = match Ring::with_flags(8, IORING_SETUP_SQPOLL) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("SQPOLL unavailable here ({e}); skipping");
+                return;
+            }
+        };
+        for i in 0..3u64 {
+            std::thread::sleep(Duration::from_millis(if i == 2 { 1200 } else { 0 }));
+            let sqe = Sqe { opcode: IORING_OP_NOP, user_data: 0x5000 + i, ..Default::default() };
+            // SAFETY: a NOP carries no address.
+            let c = unsafe { ring.run(&sqe, Duration::from_secs(5)) }.unwrap().expect("NOP completes");
+            assert_eq!((c.res, c.user_data), (0, 0x5000 + i));
+        }
     }
 }

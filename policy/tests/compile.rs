@@ -1,7 +1,7 @@
 //! Concrete policies compiled and run on the oracle.
 use iou_policy::abi::IO_URING_BPF_FILTER_DENY_REST;
 use iou_policy::bpf::{self, Ctx};
-use iou_policy::compile::{FilterSet, compile};
+use iou_policy::compile::{Denial, FilterSet, compile, compile_task};
 use iou_policy::opcodes::*;
 use iou_policy::parse::parse_policy;
 use iou_policy::policy::Policy;
@@ -125,6 +125,35 @@ fn default_deny_sets_deny_rest_on_last_filter_only() {
     assert_eq!(f[0].flags, 0);
     assert_eq!(f[1].flags, IO_URING_BPF_FILTER_DENY_REST);
     assert_eq!(f[0].pdu_size, 0);
+}
+
+/// The filter that denies, as the deny tracepoint names it: with
+/// `compile_task`'s explicit deny filters a program in front of the deny
+/// entry; with DENY_REST alone the deny entry; a program further down a
+/// chain by its position, newest first.
+#[test]
+fn denial_names_the_filter() {
+    let p = parse_policy("default = \"deny\"\nop.nop = \"allow\"\nop.read = \"allow\"\n").unwrap();
+    let openat = Ctx::open(IORING_OP_OPENAT, 0, 0, 0);
+    let mut task = FilterSet::new();
+    task.add_all(&compile_task(&p, IORING_OP_LAST_6_12).unwrap());
+    assert_eq!(task.denial(&openat), Some(Denial { index: 0, deny_rest: false }));
+    assert_eq!(task.denial(&Ctx::new(IORING_OP_NOP)), None);
+    let mut rest = FilterSet::new();
+    rest.add_all(&compile(&p).unwrap());
+    assert_eq!(rest.denial(&openat), Some(Denial { index: 0, deny_rest: true }));
+    assert!(!rest.allows(&openat) && rest.allows(&Ctx::new(22)));
+    // An older deny of NOP under a newer allow: the second filter.
+    let deny = compile(&parse_policy("default = \"allow\"\nop.nop = \"deny\"\n").unwrap()).unwrap();
+    let allow = compile(
+        &parse_policy("default = \"allow\"\n[op.nop]\nallow_if = { sqe_flags_clear = [\"async\"] }\n").unwrap(),
+    )
+    .unwrap();
+    let mut s = FilterSet::new();
+    s.add_all(&deny);
+    s.add_all(&allow);
+    assert_eq!(s.denial(&Ctx::new(IORING_OP_NOP)), Some(Denial { index: 1, deny_rest: false }));
+    assert_eq!(s.denial(Ctx::new(IORING_OP_NOP).set_sqe_flags(0x10)), Some(Denial { index: 0, deny_rest: false }));
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //!   iou-sandbox [--allow-empty] --policy policy.toml [--] cmd args...
 //!   iou-sandbox --policy policy.toml --explain
 //!   iou-sandbox check policy.toml
+//!   iou-sandbox record -o policy.toml [--] cmd args...
+//!   iou-sandbox watch [--pid PID] [--count N] [--json]
 
 use iou_policy::abi::{
     IO_URING_BPF_FILTER_DENY_REST, IORING_RESTRICTION_REGISTER_OP, IORING_RESTRICTION_SQE_FLAGS_ALLOWED,
@@ -13,7 +15,7 @@ use iou_policy::names;
 use iou_policy::opcodes;
 use iou_policy::parse::{PolicyError, check_policy};
 use iou_policy::policy::{Action, Policy, Restrict};
-use iou_policy::sys::{self, Level};
+use iou_policy::sys;
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
@@ -37,6 +39,16 @@ usage:
         lint a policy file: every error and warning (rules that do nothing,
         overlapping entries, allow_if groups that another contains) as
         FILE:LINE:COLUMN, with the nearest valid name for a typo
+  iou-sandbox record -o FILE [--buffer-kb N] [--] COMMAND [ARGS...]
+        run COMMAND with the io_uring_submit_req tracepoint enabled for its
+        process tree, then write to FILE (- for standard output) the policy
+        that allows exactly the opcodes it submitted, default deny, with
+        their counts; exit with COMMAND's status. Needs root (tracefs).
+  iou-sandbox watch [--pid PID] [--count N] [--json]
+        print each request an io_uring filter denies, as it happens (pid,
+        opcode, user_data, and the filter: ring or task, its index, whether
+        it was the DENY_REST entry), until interrupted or N denials; --pid:
+        only PID and what it forks from then on. Needs root (tracefs).
   iou-sandbox --version | --help
 
 exit status:
@@ -47,7 +59,10 @@ exit status:
   2    usage error
   3    this kernel has no io_uring BPF filtering: nothing was run
   4    test: the request is denied
+  5    record/watch: tracing could not be set up (not root, no tracefs, no
+       such tracepoint): nothing was run
   127  COMMAND could not be executed
+  record exits with COMMAND's status (128+N if signal N killed it)
 ";
 
 /// Exit statuses (also in USAGE and the README).
@@ -55,6 +70,7 @@ const EXIT_POLICY: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_NO_SUPPORT: u8 = 3;
 const EXIT_DENIED: u8 = 4;
+const EXIT_TRACE: u8 = 5;
 const EXIT_EXEC: u8 = 127;
 
 /// `test`: the request on the oracle (the filters iou-sandbox would
@@ -174,6 +190,7 @@ fn explain_json(
     )
 }
 
+mod observe;
 mod request;
 
 enum Mode {
@@ -401,31 +418,8 @@ fn load(path: &OsString, show_warnings: bool) -> Result<Loaded, ()> {
     }
 }
 
-/// Register the filters on this task. When the opcode count could not be
-/// probed (an outer sandbox forbids filter registration on new rings), the
-/// deny filters assume Linux 7.0's opcodes: the first one past Linux
-/// 6.12's that the kernel refuses as unknown (EINVAL) ends them, as the
-/// kernel knows none after it, and DENY_REST is already in place.
-fn install(policy: &Policy, filters: &[CompiledFilter], probed: bool) -> Result<(), sys::RegisterError> {
-    for f in filters {
-        match sys::register_filter(Level::Task, f.opcode, f.flags, f.pdu_size, &f.program.insns) {
-            Ok(_) => {}
-            Err(e)
-                if !probed
-                    && e.errno == libc::EINVAL
-                    && !policy.rules.contains_key(&f.opcode)
-                    && f.opcode as u32 >= opcodes::IORING_OP_LAST_6_12 =>
-            {
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Probe the kernel, check the policy against it, register everything and
-/// exec the command. Returns only on failure, with the exit status.
+/// Install the policy on this task ([`sys::install_policy`]) and exec the
+/// command. Returns only on failure, with the exit status.
 fn exec(path: &OsString, loaded: Loaded, allow_empty: bool, cmd: &[OsString]) -> ExitCode {
     let shown = path.to_string_lossy();
     let Loaded { policy, .. } = loaded;
@@ -443,39 +437,13 @@ fn exec(path: &OsString, loaded: Loaded, allow_empty: bool, cmd: &[OsString]) ->
             ),
         );
     }
-    let support = match sys::probe() {
-        Ok(s) => s,
-        Err(e) => return fail(EXIT_NO_SUPPORT, &e.to_string()),
-    };
-    let unknown: Vec<String> =
-        policy.rules.keys().filter(|&&op| op as u32 >= support.op_last).map(|&op| opcodes::opcode_label(op)).collect();
-    if !unknown.is_empty() {
-        return fail(
-            EXIT_POLICY,
-            &format!(
-                "{shown}: this kernel does not know {} (it has opcodes 0..{} only)",
-                unknown.join(", "),
-                support.op_last - 1
-            ),
-        );
-    }
-    let filters = match compile::compile_task(&policy, support.op_last) {
-        Ok(f) => f,
-        Err(e) => return fail(EXIT_POLICY, &format!("{shown}: {e}")),
-    };
-    if let Err(e) = sys::set_no_new_privs() {
-        return fail(EXIT_POLICY, &format!("prctl(PR_SET_NO_NEW_PRIVS): {e}"));
-    }
-    // Classic restrictions first: Linux 7.x refuses them (EPERM) to a task
-    // that already has filters. Task-level filter registration is not a
-    // ring's register opcode, so the restrictions do not stand in its way.
-    let installed = match &policy.restrict {
-        Some(r) => sys::register_task_restrictions(&r.entries()),
-        None => Ok(()),
-    }
-    .and_then(|()| install(&policy, &filters, support.probed));
-    if let Err(e) = installed {
-        return fail(EXIT_POLICY, &e.to_string());
+    match sys::install_policy(&policy) {
+        Ok(_) => {}
+        Err(e @ sys::InstallError::NoSupport(_)) => return fail(EXIT_NO_SUPPORT, &e.to_string()),
+        Err(e @ (sys::InstallError::UnknownOpcodes { .. } | sys::InstallError::Compile(_))) => {
+            return fail(EXIT_POLICY, &format!("{shown}: {e}"));
+        }
+        Err(e) => return fail(EXIT_POLICY, &e.to_string()),
     }
     let err = std::process::Command::new(&cmd[0]).args(&cmd[1..]).exec();
     eprintln!("iou-sandbox: cannot run {:?}: {err}", cmd[0]);
@@ -484,6 +452,11 @@ fn exec(path: &OsString, loaded: Loaded, allow_empty: bool, cmd: &[OsString]) ->
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match args.first().and_then(|a| a.to_str()) {
+        Some("record") => return observe::record(args[1..].to_vec()),
+        Some("watch") => return observe::watch(args[1..].to_vec()),
+        _ => {}
+    }
     let Args { mode, policy: path, allow_empty } = match parse_args(args) {
         Ok(Parsed::Run(a)) => a,
         Ok(Parsed::Help) => {
