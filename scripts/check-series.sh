@@ -3,8 +3,8 @@
 # CONFIG_IO_URING_BPF=n, in a scratch copy of the tree (build/check-linux)
 # so that build/linux is left alone. Each patch but the last builds what
 # the series touches (rust/, io_uring/, kernel/fork.o, net/core/filter.o,
-# with everything they depend on); the last one and the IO_URING_BPF=n
-# variant build the whole kernel. A failure names the patch.
+# fs/proc/array.o, with everything they depend on); the last one and the
+# IO_URING_BPF=n variant build the whole kernel. A failure names the patch.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -31,7 +31,7 @@ fail=0
 for c in $(git -C "$CT" rev-list --reverse "$base..$head"); do
 	subject=$(git -C "$CT" log -1 --format=%s "$c")
 	git -C "$CT" checkout --quiet --detach "$c"
-	targets=(rust/ io_uring/ kernel/fork.o net/core/filter.o)
+	targets=(rust/ io_uring/ kernel/fork.o net/core/filter.o fs/proc/array.o)
 	[ "$c" = "$head" ] && targets=()
 	if build "${targets[@]}" >"$CT/.check.log" 2>&1; then
 		echo "ok     $subject"

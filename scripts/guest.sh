@@ -1,15 +1,17 @@
 #!/bin/sh
 # Runs inside the QEMU guest (virtme-ng, host userland over 9p).
 # $1: directory for results, $2: kselftest install dir, $3: "test" or
-# "stress", $4 (optional): the policy crate's iou-oracle-check binary.
-# Each kselftest program runs on its own, under a timeout, its TAP in
-# $1/ksft-<name>.tap and its exit status in $1/ksft-<name>.rc; so does
-# iou-oracle-check, as "policy-oracle". In stress mode only the stress
+# "stress", $4 and $5 (optional): the policy crate's iou-oracle-check and
+# iou-record-check binaries. Each kselftest program runs on its own, under
+# a timeout, its TAP in $1/ksft-<name>.tap and its exit status in
+# $1/ksft-<name>.rc; so do iou-oracle-check, as "policy-oracle", and
+# iou-record-check, as "policy-record". In stress mode only the stress
 # fixture of bpf_filter_task runs, at its full counts.
 out=$1
 ksft=$2
 mode=$3
 oracle=$4
+record=$5
 timeout=${KSFT_TIMEOUT:-900}
 
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
@@ -42,6 +44,14 @@ else
 		tmp=$(mktemp -d 2>/dev/null || mktemp -d -p "$out")
 		run policy-oracle unshare --net sh -ec \
 			'ip link set lo up; exec "$@"' sh "$oracle" --dir "$tmp"
+		rm -rf "$tmp"
+	fi
+
+	# iou-sandbox record and watch, through the io_uring tracepoints
+	# (tracefs instances of their own).
+	if [ -n "$record" ]; then
+		tmp=$(mktemp -d 2>/dev/null || mktemp -d -p "$out")
+		run policy-record "$record" --dir "$tmp"
 		rm -rf "$tmp"
 	fi
 fi

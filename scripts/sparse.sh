@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# sparse (make C=2) over the C the series touches: io_uring/, kernel/fork.c
-# and net/core/filter.c, in build/linux and in build/base-linux, a worktree
-# of the base with the same configuration. Prints both counts and fails on
-# any warning the base does not have (compared without line numbers).
+# sparse (make C=2) over the C the series touches: io_uring/, kernel/fork.c,
+# net/core/filter.c and fs/proc/array.c, in build/linux and in
+# build/base-linux, a worktree of the base with the same configuration.
+# Prints both counts and fails on any warning the base does not have
+# (compared without line numbers).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -19,7 +20,7 @@ if ! cmp -s "$TREE/.config" "$BASE/.config.series"; then
 	TREE=$BASE kmake olddefconfig >/dev/null
 fi
 
-targets=(io_uring/ kernel/fork.o net/core/filter.o)
+targets=(io_uring/ kernel/fork.o net/core/filter.o fs/proc/array.o)
 # The warnings of tree $1, one a line, file and message without position.
 # The Rust helpers (rust/helpers/, which the build of the targets checks
 # too) are left out: every one of them, the base's included, is "not

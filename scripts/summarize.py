@@ -302,7 +302,8 @@ class Run:
         names = sorted(f[5:-4] for f in os.listdir(self.out)
                        if f.startswith("ksft-") and f.endswith(".tap"))
         for name in names:
-            kind = "oracle" if name == "policy-oracle" else "kselftest"
+            kind = {"policy-oracle": "oracle",
+                    "policy-record": "record"}.get(name, "kselftest")
             self.tap("%s:%s" % (kind, name), self.read("ksft-%s.tap" % name),
                      (self.read("ksft-%s.rc" % name) or "?").strip())
         leaks = self.read("kmemleak.txt")

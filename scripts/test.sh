@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Boot the built kernel in QEMU (virtme-ng), run the KUnit suites built
-# into it, the io_uring kselftests and the policy crate's oracle check,
+# into it, the io_uring kselftests and the policy crate's guest checks,
 # run the host tests, and summarise against tests/expected.txt.
 #
 #   test.sh            make test: everything, stress tests bounded
@@ -31,19 +31,21 @@ fi
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
-oracle=
+oracle= record=
 if [ $mode = test ]; then
 	echo "test: host tests"
 	"$TOP/scripts/host-tests.sh" >"$OUT/host.txt" 2>&1 || true
 
-	# The policy crate's guest test, built on the host (the guest sees
+	# The policy crate's guest tests, built on the host (the guest sees
 	# the host's files at the same paths). A failed build leaves no
 	# binary: the guest then records exit status 127, a failure.
 	oracle=$TOP/policy/target/release/iou-oracle-check
-	rm -f "$oracle"
-	(cd "$TOP/policy" && cargo build --release --locked --quiet --bin iou-oracle-check) \
+	record=$TOP/policy/target/release/iou-record-check
+	rm -f "$oracle" "$record"
+	(cd "$TOP/policy" && cargo build --release --locked --quiet \
+		--bin iou-oracle-check --bin iou-record-check) \
 		>"$OUT/oracle-build.txt" 2>&1 ||
-		echo "test: building iou-oracle-check failed, see $OUT/oracle-build.txt"
+		echo "test: building the policy crate's guest tests failed, see $OUT/oracle-build.txt"
 fi
 if grep -q '^CONFIG_DEBUG_KMEMLEAK=y' "$TREE/.config"; then
 	touch "$OUT/expect-kmemleak"
@@ -57,7 +59,7 @@ rc=0
 (cd "$TREE" && timeout --kill-after=30 "$TIMEOUT" \
 	"$VNG" "${vng_accel[@]}" --memory 2G --cpus 2 --rwdir "$OUT" \
 	--append "kmemleak=on loglevel=5" \
-	-- sh "$TOP/scripts/guest.sh" "$OUT" "$BUILD/kselftest" "$mode" "$oracle") \
+	-- sh "$TOP/scripts/guest.sh" "$OUT" "$BUILD/kselftest" "$mode" "$oracle" "$record") \
 	>"$OUT/console.txt" 2>&1 </dev/null || rc=$?
 echo "$rc" >"$OUT/vng-exit"
 echo "test: the guest took $(($(date +%s) - start)) s"
