@@ -215,16 +215,25 @@ fn plural(n: u64) -> &'static str {
 /// `text` as `# ` comment lines of at most 76 columns (a word longer than
 /// that gets a line of its own).
 fn comment(text: &str) -> String {
+    comment_lines(text, "#")
+}
+
+/// `text` as TOML comment lines of at most 76 columns, the first starting
+/// with `# `, the others with `cont` and a space (a word longer than a
+/// line gets a line of its own).
+pub fn comment_lines(text: &str, cont: &str) -> String {
     let mut out = String::new();
     let mut line = String::from("#");
+    let mut empty = true;
     for w in text.split_whitespace() {
-        if line.len() + 1 + w.len() > 76 && line.len() > 1 {
+        if line.len() + 1 + w.len() > 76 && !empty {
             out.push_str(&line);
             out.push('\n');
-            line = String::from("#");
+            line = String::from(cont);
         }
         line.push(' ');
         line.push_str(w);
+        empty = false;
     }
     out.push_str(&line);
     out.push('\n');

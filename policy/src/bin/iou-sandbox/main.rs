@@ -310,22 +310,9 @@ fn explain_op_last() -> (u32, &'static str) {
     }
 }
 
-/// `text` as `# ` comment lines of at most 76 columns.
+/// `text` as `# ` comment lines of at most 76 columns, the others indented.
 fn comment(text: &str) -> String {
-    let mut out = String::new();
-    let mut line = String::from("#");
-    for w in text.split_whitespace() {
-        if line.len() + 1 + w.len() > 76 && line.len() > 1 {
-            out.push_str(&line);
-            out.push('\n');
-            line = String::from("#  ");
-        }
-        line.push(' ');
-        line.push_str(w);
-    }
-    out.push_str(&line);
-    out.push('\n');
-    out
+    iou_policy::record::comment_lines(text, "#  ")
 }
 
 /// `--explain` text for the deny filters `default = "deny"` installs
