@@ -6,13 +6,14 @@
 # a timeout, its TAP in $1/ksft-<name>.tap and its exit status in
 # $1/ksft-<name>.rc; so do iou-oracle-check, as "policy-oracle", and
 # iou-record-check, as "policy-record". In stress mode only the stress
-# fixture of bpf_filter_task runs, at its full counts.
+# fixture of bpf_filter_task runs, at its full counts. $6 (optional): each
+# program's timeout in seconds, 900 by default.
 out=$1
 ksft=$2
 mode=$3
 oracle=$4
 record=$5
-timeout=${KSFT_TIMEOUT:-900}
+timeout=${6:-900}
 
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 . "$(dirname "$0")/guest-ports.sh"
