@@ -15,6 +15,8 @@ pub mod asm;
 pub mod bpf;
 pub mod compile;
 #[cfg(feature = "oracle")]
+pub mod fuzz;
+#[cfg(feature = "oracle")]
 pub mod kcheck;
 pub mod names;
 pub mod opcodes;

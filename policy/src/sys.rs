@@ -95,7 +95,9 @@ impl std::error::Error for RegisterError {}
 
 fn io_uring_register(fd: i32, opcode: u32, arg: *mut libc::c_void, nr_args: u32) -> Result<i64, i32> {
     // SAFETY: the argument points to a live, correctly laid out structure
-    // (or buffer) of the size the kernel reads for this opcode.
+    // (or buffer) of the size the kernel reads for this opcode, or (from
+    // `register_bpf_raw`) to memory that is not mapped, which the kernel's
+    // copy reports as -EFAULT without touching anything.
     let r = unsafe { libc::syscall(libc::SYS_io_uring_register, fd, opcode, arg, nr_args) };
     if r < 0 { Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL)) } else { Ok(r) }
 }
@@ -131,6 +133,21 @@ pub fn register_filter(
             what: What::Filter { opcode, pdu_size, kernel_pdu_size: (written != pdu_size).then_some(written) },
         }),
     }
+}
+
+/// One `IORING_REGISTER_BPF_FILTER` call with `arg` exactly as the caller
+/// filled it (reserved fields, any opcode, flags and `nr_args`: the guest
+/// fuzzer's raw registration). The kernel may write `arg.filter.pdu_size`.
+/// Returns the errno on failure.
+///
+/// # Safety
+///
+/// `arg` points to a `struct io_uring_bpf` valid for reads and writes, or
+/// to memory that is not mapped at all (the kernel's copy then faults:
+/// -EFAULT). The kernel only reads through `filter_ptr`, with a copy that
+/// fails cleanly on memory that is not mapped.
+pub unsafe fn register_bpf_raw(level: Level, arg: *mut IoUringBpf, nr_args: u32) -> Result<(), i32> {
+    io_uring_register(level.fd(), IORING_REGISTER_BPF_FILTER, arg.cast(), nr_args).map(|_| ())
 }
 
 /// Register compiled filters in order. Stops at the first failure (filters

@@ -471,3 +471,31 @@ fn readme_lint_output_is_real() {
     let got = String::from_utf8_lossy(&out.stderr);
     assert_eq!(got.lines().collect::<Vec<_>>(), shown);
 }
+
+/// The guest fuzzer's command line: `--dry-run` counts the default run on
+/// the model alone, a bad argument is a usage error (2), and a run of no
+/// rings is a skip (4) on a kernel without IORING_REGISTER_BPF_FILTER, an
+/// empty pass (0) on one with it.
+#[cfg(feature = "oracle")]
+#[test]
+fn fuzz_check_command_line() {
+    let fuzz = || Command::new(env!("CARGO_BIN_EXE_iou-fuzz-check"));
+    let out = fuzz().arg("--dry-run").output().unwrap();
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    has_all(&s, &["# seed 0x66757a7a, 24 rings of 16 requests", " registrations, 384 requests, ", " 0 disagreements"]);
+    let fuzz_line = s.lines().find(|l| l.starts_with("# fuzz: ")).expect("the fuzz line");
+    assert!(fuzz_line.contains(" programs (") && fuzz_line.contains(" valid, "), "{fuzz_line}");
+    for bad in [&["--rings"][..], &["--seed", "x"], &["--bogus"]] {
+        let out = fuzz().args(bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("usage: iou-fuzz-check"));
+    }
+    let out = fuzz().args(["--rings", "0"]).output().unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    match out.status.code() {
+        Some(4) => assert!(s.contains("1..0 # SKIP"), "{s}"),
+        Some(0) => has_all(&s, &["1..0", "# Totals: pass:0 fail:0"]),
+        other => panic!("exit {other:?}: {s}"),
+    }
+}
