@@ -164,6 +164,28 @@ static void set_nnp(struct __test_metadata *_metadata)
 }
 
 /*
+ * Submit the @n SQEs got since the last submission. On 6.12 a request
+ * that fails at init, a denied one too (Evaluation), ends the batch: the
+ * SQEs after it stay in the SQ ring, and are submitted again here. On an
+ * SQPOLL ring the SQ thread does that. Returns 0 or -errno.
+ */
+static int submit_all(struct io_uring *ring, unsigned int n)
+{
+	unsigned int done = 0;
+	int ret;
+
+	while (done < n) {
+		ret = io_uring_submit(ring);
+		if (ret < 0)
+			return ret;
+		if (!ret)
+			return -EPROTO;
+		done += ret;
+	}
+	return done == n ? 0 : -EPROTO;
+}
+
+/*
  * Probing a prefix, harness-free for forked children and exec'd helpers:
  * the NOPs with user_data @ud_base + g for g = 1..@n, in batches that each
  * start with a plain NOP. Returns 0 and stores in *@prefix the number m of
@@ -203,11 +225,9 @@ static int probe_prefix(struct io_uring *ring, __u64 ud_base, unsigned int n,
 			io_uring_prep_nop(sqe);
 			sqe->user_data = ud_base + g;
 		}
-		ret = io_uring_submit(ring);
-		if (ret < 0)
+		ret = submit_all(ring, batch + 1);
+		if (ret)
 			return ret;
-		if (ret != (int)batch + 1)
-			return -EPROTO;
 		for (i = 0; i < batch + 1; i++) {
 			ret = io_uring_wait_cqe(ring, &cqe);
 			if (ret)
@@ -248,7 +268,10 @@ static int probe_prefix(struct io_uring *ring, __u64 ud_base, unsigned int n,
  * user_data g), a WRITE to /dev/null (the deny entry's probe), sometimes a
  * READ of /dev/zero and an IOSQE_ASYNC NOP (user_data UD_PLAIN_ASYNC,
  * completed by io-wq). The submitters take turns on the ring, a batch at
- * a time: fill, submit, reap its CQEs.
+ * a time: fill, submit, reap its CQEs. A denied probe ends the kernel's
+ * batch and the rest is submitted again (submit_all()): the requests are
+ * still filtered in the order of their SQEs, later ones against a chain
+ * no shorter.
  */
 struct chain_race {
 	struct io_uring ring;
@@ -431,10 +454,10 @@ static int submit_batch(struct submitter *s)
 	/* what had returned before the batch was submitted */
 	done = load_acquire(&r->gen_done);
 	rest_done = load_acquire(&r->rest_done);
-	ret = io_uring_submit(&r->ring);
-	if (ret != (int)n) {
+	ret = submit_all(&r->ring, n);
+	if (ret) {
 		pthread_mutex_unlock(&r->lock);
-		return ret < 0 ? ret : -EPROTO;
+		return ret;
 	}
 	for (i = 0; i < n; i++) {
 		ret = io_uring_wait_cqe(&r->ring, &cqe);
