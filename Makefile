@@ -4,6 +4,7 @@
 #   make run     boot the patched kernel and show filters at work
 #   make stress  the fork stress tests at full count
 #   make test-rt make test on a PREEMPT_RT build of the series
+#   make hardening  make stress, make test-faults and make fuzz in turn
 #
 # See README.md for the rest.
 
@@ -11,7 +12,8 @@ SHELL := /bin/bash
 S := scripts
 
 .PHONY: all setup tree kernel headers selftests host-tests test stress test-rt run bench export sparse \
-	series check-series checkpatch rustfmtcheck clippy clean distclean help
+	series check-series checkpatch rustfmtcheck clippy clean distclean help \
+	test-faults fuzz hardening try
 
 all: test
 
@@ -40,6 +42,22 @@ test: selftests
 # The fork stress tests at their full counts (make test runs them bounded).
 stress: selftests
 	@$(S)/test.sh --stress
+
+# Fault injection (fail-nth) over the full range of bpf_filter_faults.
+test-faults: selftests
+	@$(S)/test.sh --faults
+
+# The differential fuzzer over eight seeds, each four times make test's run.
+fuzz: selftests
+	@$(S)/test.sh --fuzz
+
+# The long runs, each with its own summary line; fails if any failed.
+hardening: selftests
+	@rc=0; for t in --stress --faults --fuzz; do $(S)/test.sh $$t || rc=1; done; exit $$rc
+
+# One test program in a guest: make try T=path/to/test.c [ARGS="..."]
+try: selftests
+	@$(S)/try.sh $(T) $(ARGS)
 
 # make test on a PREEMPT_RT build of the series (build/rt-linux).
 test-rt: selftests

@@ -1,19 +1,25 @@
 #!/bin/sh
 # Runs inside the QEMU guest (virtme-ng, host userland over 9p).
-# $1: directory for results, $2: kselftest install dir, $3: "test" or
-# "stress", $4 and $5 (optional): the policy crate's iou-oracle-check and
-# iou-record-check binaries. Each kselftest program runs on its own, under
-# a timeout, its TAP in $1/ksft-<name>.tap and its exit status in
-# $1/ksft-<name>.rc; so do iou-oracle-check, as "policy-oracle", and
-# iou-record-check, as "policy-record". In stress mode only the stress
-# fixture of bpf_filter_task runs, at its full counts. $6 (optional): each
-# program's timeout in seconds, 900 by default.
+# $1: directory for results, $2: kselftest install dir, $3: the mode,
+# $4, $5 and $6 (optional): the policy crate's iou-oracle-check,
+# iou-record-check and iou-fuzz-check binaries, $7 (optional): each
+# program's timeout in seconds, 900 by default. Each program runs on its
+# own, under the timeout, its TAP in $1/ksft-<name>.tap and its exit
+# status in $1/ksft-<name>.rc; the policy crate's as "policy-oracle",
+# "policy-record" and "policy-fuzz".
+#
+# Modes: "test" runs every kselftest at bounded counts and the policy
+# crate's checks (the fuzzer at its fixed seed); "stress" the stress
+# fixture of bpf_filter_task and the races of bpf_filter_race at their
+# full counts; "faults" bpf_filter_faults at its full range; "fuzz" the
+# fuzzer over several seeds and longer runs.
 out=$1
 ksft=$2
 mode=$3
 oracle=$4
 record=$5
-timeout=${6:-900}
+fuzz=$6
+timeout=${7:-900}
 
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 . "$(dirname "$0")/guest-ports.sh"
@@ -27,24 +33,41 @@ run() {
 	timeout -k 10 "$timeout" "$@" >"$out/ksft-$name.tap" 2>&1
 	echo $? >"$out/ksft-$name.rc"
 }
-if [ "$mode" = stress ]; then
-	timeout=${KSFT_TIMEOUT:-3000}
+# The policy crate's programs send CONNECTs to 10.0.0.0/8, 2001:db8::
+# and the like: those run in a network namespace of their own, with only
+# loopback, so that none could reach a real network.
+netns='ip link set lo up; exec "$@"'
+case "$mode" in
+stress)
 	(cd "$ksft/io_uring" && export IO_URING_BPF_STRESS=full &&
-		run bpf_filter_task ./bpf_filter_task -f stress)
-else
+		run bpf_filter_task ./bpf_filter_task -f stress
+		run bpf_filter_race ./bpf_filter_race)
+	;;
+faults)
+	(cd "$ksft/io_uring" && export IO_URING_BPF_FAULTS=full &&
+		run bpf_filter_faults ./bpf_filter_faults)
+	;;
+fuzz)
+	# Eight seeds, each over 96 fresh rings of 48 requests.
+	tmp=$(mktemp -d 2>/dev/null || mktemp -d -p "$out")
+	for seed in 0x66757a7a 1 2 3 4 5 6 7; do
+		run "policy-fuzz-$seed" unshare --net sh -ec "$netns" sh \
+			"$fuzz" --dir "$tmp" --seed "$seed" --rings 96 --requests 48
+	done
+	rm -rf "$tmp"
+	;;
+*)
 	while IFS=: read -r dir prog; do
 		(cd "$ksft/$dir" && run "$prog" "./$prog")
 	done <"$ksft/kselftest-list.txt"
 
 	# The policy tool's guest test: the kernel's verdicts on real
 	# requests against the crate's oracle, for fixed-seed random
-	# policies (ring level). Its CONNECTs go to 10.0.0.0/8, 2001:db8::
-	# and the like: it runs in a network namespace of its own, with only
-	# loopback, so that none could reach a real network.
+	# policies (ring level).
 	if [ -n "$oracle" ]; then
 		tmp=$(mktemp -d 2>/dev/null || mktemp -d -p "$out")
-		run policy-oracle unshare --net sh -ec \
-			'ip link set lo up; exec "$@"' sh "$oracle" --dir "$tmp"
+		run policy-oracle unshare --net sh -ec "$netns" sh \
+			"$oracle" --dir "$tmp"
 		rm -rf "$tmp"
 	fi
 
@@ -55,7 +78,17 @@ else
 		run policy-record "$record" --dir "$tmp"
 		rm -rf "$tmp"
 	fi
-fi
+
+	# Random classic BPF programs, valid and invalid, on fresh rings,
+	# against the crate's validator and evaluator (one fixed seed).
+	if [ -n "$fuzz" ]; then
+		tmp=$(mktemp -d 2>/dev/null || mktemp -d -p "$out")
+		run policy-fuzz unshare --net sh -ec "$netns" sh \
+			"$fuzz" --dir "$tmp"
+		rm -rf "$tmp"
+	fi
+	;;
+esac
 echo "guest: done ($(cut -d' ' -f1 /proc/uptime) s)"
 
 # kmemleak reports objects unreferenced in two scans past their

@@ -304,6 +304,8 @@ class Run:
         for name in names:
             kind = {"policy-oracle": "oracle",
                     "policy-record": "record"}.get(name, "kselftest")
+            if name.startswith("policy-fuzz"):
+                kind = "fuzz"
             self.tap("%s:%s" % (kind, name), self.read("ksft-%s.tap" % name),
                      (self.read("ksft-%s.rc" % name) or "?").strip())
         leaks = self.read("kmemleak.txt")

@@ -4,8 +4,12 @@
 # run the host tests, and summarise against tests/expected.txt.
 #
 #   test.sh            make test: everything, stress tests bounded
-#   test.sh --stress   make stress: the fork stress tests at full count
-#                      (against tests/expected-stress.txt)
+#   test.sh --stress   make stress: the fork stress tests and the races
+#                      at full count (against tests/expected-stress.txt)
+#   test.sh --faults   make test-faults: fault injection over its full
+#                      range (tests/expected-faults.txt)
+#   test.sh --fuzz     make fuzz: the differential fuzzer over several
+#                      seeds, longer (tests/expected-fuzz.txt)
 #   test.sh --rt       make test-rt: everything, on the PREEMPT_RT kernel
 #                      that rt-kernel.sh built in build/rt-linux
 #
@@ -17,6 +21,8 @@ mode=test
 OUT=$BUILD/out
 case "${1:-}" in
 --stress) mode=stress ;;
+--faults) mode=faults ;;
+--fuzz) mode=fuzz ;;
 --rt) TREE=$BUILD/rt-linux OUT=$BUILD/out-rt ;;
 esac
 expected=$TOP/tests/expected.txt
@@ -29,29 +35,37 @@ if [ "${1:-}" = --rt ]; then
 	TIMEOUT=${TEST_TIMEOUT:-5400}
 	KSFT_TIMEOUT=2400
 fi
-if [ $mode = stress ]; then
-	OUT=$BUILD/out-stress
-	expected=$TOP/tests/expected-stress.txt
+if [ $mode != test ]; then
+	OUT=$BUILD/out-$mode
+	expected=$TOP/tests/expected-$mode.txt
 	TIMEOUT=${TEST_TIMEOUT:-3600}
 fi
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
-oracle= record=
+# The policy crate's guest programs, built on the host (the guest sees
+# the host's files at the same paths). A failed build leaves no binary:
+# the guest then records exit status 127, a failure.
+policy_bins() {
+	local b args=()
+	for b in "$@"; do
+		rm -f "$TOP/policy/target/release/$b"
+		args+=(--bin "$b")
+	done
+	(cd "$TOP/policy" && cargo build --release --locked --quiet "${args[@]}") \
+		>"$OUT/policy-build.txt" 2>&1 ||
+		echo "test: building the policy crate's guest programs failed, see $OUT/policy-build.txt"
+}
+bin=$TOP/policy/target/release
+oracle= record= fuzz=
 if [ $mode = test ]; then
 	echo "test: host tests"
 	"$TOP/scripts/host-tests.sh" >"$OUT/host.txt" 2>&1 || true
-
-	# The policy crate's guest tests, built on the host (the guest sees
-	# the host's files at the same paths). A failed build leaves no
-	# binary: the guest then records exit status 127, a failure.
-	oracle=$TOP/policy/target/release/iou-oracle-check
-	record=$TOP/policy/target/release/iou-record-check
-	rm -f "$oracle" "$record"
-	(cd "$TOP/policy" && cargo build --release --locked --quiet \
-		--bin iou-oracle-check --bin iou-record-check) \
-		>"$OUT/oracle-build.txt" 2>&1 ||
-		echo "test: building the policy crate's guest tests failed, see $OUT/oracle-build.txt"
+	oracle=$bin/iou-oracle-check record=$bin/iou-record-check fuzz=$bin/iou-fuzz-check
+	policy_bins iou-oracle-check iou-record-check iou-fuzz-check
+elif [ $mode = fuzz ]; then
+	fuzz=$bin/iou-fuzz-check
+	policy_bins iou-fuzz-check
 fi
 if grep -q '^CONFIG_DEBUG_KMEMLEAK=y' "$TREE/.config"; then
 	touch "$OUT/expect-kmemleak"
@@ -62,11 +76,13 @@ fi
 echo "test: booting $(make -s -C "$TREE" kernelversion) in QEMU (timeout ${TIMEOUT}s)"
 start=$(date +%s)
 rc=0
-(cd "$TREE" && timeout --kill-after=30 "$TIMEOUT" \
+# One guest at a time (scripts/try.sh takes the same lock): two TCG
+# guests on two cores starve each other into soft lockups.
+(cd "$TREE" && flock "$BUILD/guest.lock" timeout --kill-after=30 "$TIMEOUT" \
 	"$VNG" "${vng_accel[@]}" --memory 2G --cpus 2 --rwdir "$OUT" \
 	--append "kmemleak=on loglevel=5" \
 	-- sh "$TOP/scripts/guest.sh" "$OUT" "$BUILD/kselftest" "$mode" "$oracle" "$record" \
-	"$KSFT_TIMEOUT") \
+	"$fuzz" "$KSFT_TIMEOUT") \
 	>"$OUT/console.txt" 2>&1 </dev/null || rc=$?
 echo "$rc" >"$OUT/vng-exit"
 echo "test: the guest took $(($(date +%s) - start)) s"

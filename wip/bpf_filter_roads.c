@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/sched.h>
@@ -606,6 +608,82 @@ TEST_F(road, multishot_denied_once_and_not_armed)
 	io_uring_queue_exit(&ring);
 }
 
+/* Connect a new AF_UNIX stream socket to @addr; its fd, or -1. */
+static int unix_connect(const struct sockaddr_un *addr, socklen_t len)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0 && connect(fd, (const struct sockaddr *)addr, len)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/*
+ * Multishot re-arms: an allowed multishot ACCEPT, armed before a filter
+ * that would deny it was registered, keeps accepting, each completion
+ * flagged IORING_CQE_F_MORE and none judged; a denied one is not armed,
+ * and the connection it would have taken goes to the armed one.
+ */
+TEST_F(road, multishot_accept_rearms_not_judged_again)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	socklen_t len = offsetof(struct sockaddr_un, sun_path) + 1 +
+			snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1,
+				 "io_uring_bpf_roads.%d", getpid());
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	int lfd, cfd[3], i;
+
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, lfd);
+	ASSERT_EQ(0, bind(lfd, (struct sockaddr *)&addr, len));
+	ASSERT_EQ(0, listen(lfd, 8));
+	ring_init(_metadata, &ring, 0);
+	ASSERT_EQ(0, add_deny_ud(ring.ring_fd, IORING_OP_ACCEPT, 0, UD_X));
+	sqe = get_sqe(_metadata, &ring);
+	io_uring_prep_rw(IORING_OP_ACCEPT, sqe, lfd, NULL, 0, 0);
+	sqe->ioprio = IORING_ACCEPT_MULTISHOT;
+	sqe->accept_flags = SOCK_CLOEXEC;
+	sqe->user_data = UD_Y;
+	ASSERT_EQ(1, io_uring_submit(&ring));
+	EXPECT_TRUE(cq_empty(&ring));
+	ASSERT_EQ(0, add_deny_ud(ring.ring_fd, IORING_OP_ACCEPT, 0, UD_Y));
+	for (i = 0; i < 2; i++) {
+		cfd[i] = unix_connect(&addr, len);
+		ASSERT_LE(0, cfd[i]);
+		ASSERT_EQ(0, io_uring_wait_cqe(&ring, &cqe));
+		EXPECT_EQ(UD_Y, cqe->user_data);
+		EXPECT_LE(0, cqe->res);
+		EXPECT_TRUE(cqe->flags & IORING_CQE_F_MORE);
+		if (cqe->res >= 0)
+			close(cqe->res);
+		io_uring_cqe_seen(&ring);
+	}
+	sqe = get_sqe(_metadata, &ring);
+	io_uring_prep_rw(IORING_OP_ACCEPT, sqe, lfd, NULL, 0, 0);
+	sqe->ioprio = IORING_ACCEPT_MULTISHOT;
+	sqe->user_data = UD_X;
+	EXPECT_EQ(-EACCES, one_res(_metadata, &ring, UD_X));
+	cfd[2] = unix_connect(&addr, len);
+	ASSERT_LE(0, cfd[2]);
+	ASSERT_EQ(0, io_uring_wait_cqe(&ring, &cqe));
+	EXPECT_EQ(UD_Y, cqe->user_data);
+	EXPECT_LE(0, cqe->res);
+	if (cqe->res >= 0)
+		close(cqe->res);
+	io_uring_cqe_seen(&ring);
+	EXPECT_TRUE(cq_empty(&ring));
+	EXPECT_DENIALS(&ring, UD_X, 1);
+	EXPECT_DENIALS(&ring, UD_Y, 0);
+	io_uring_queue_exit(&ring);
+	for (i = 0; i < 3; i++)
+		close(cfd[i]);
+	close(lfd);
+}
+
 /* Send a ring's fd and its io_uring_params over @sock, in one message. */
 static int send_ring(int sock, struct io_uring_params *p, int fd)
 {
@@ -697,6 +775,111 @@ static void wait_zero(struct __test_metadata *_metadata, pid_t pid)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+/* Map the ring @fd, created with @p by whichever process, into @ring. */
+static int ring_adopt(struct io_uring *ring, int fd, struct io_uring_params *p)
+{
+	int ret;
+
+	memset(ring, 0, sizeof(*ring));
+	ret = io_uring_mmap(fd, p, &ring->sq, &ring->cq);
+	if (ret)
+		return ret;
+	ring->ring_fd = fd;
+	ring->flags = p->flags;
+	return 0;
+}
+
+struct ring_msg {
+	int fd;				/* the ring's fd in its creator */
+	struct io_uring_params p;
+};
+
+/*
+ * The child of ring_fd_taken_with_pidfd_getfd_keeps_its_filters(): with a
+ * task filter denying UD_Y it creates ring B and tells the parent about
+ * it, then takes the parent's ring A (fd @a_fd, created with @pa) and
+ * submits both on it. Returns 0 if only A's own filter judged.
+ */
+static int getfd_child(int a_fd, struct io_uring_params *pa, int wfd, int rfd)
+{
+	struct ring_msg msg = { 0 };
+	struct io_uring a, b;
+	int pidfd, fd, ret;
+	char c;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    add_deny_ud(TASK_FD, IORING_OP_NOP, 0, UD_Y))
+		return 10;
+	if (ring_init_params(&b, &msg.p))
+		return 11;
+	msg.fd = b.ring_fd;
+	pidfd = syscall(SYS_pidfd_open, getppid(), 0);
+	fd = pidfd < 0 ? -1 : syscall(SYS_pidfd_getfd, pidfd, a_fd, 0);
+	if (fd < 0 || ring_adopt(&a, fd, pa))
+		return 12;
+	ret = ring_nop(&a, UD_X) == -EACCES && ring_nop(&a, UD_Y) == 0 ? 0 : 13;
+	io_uring_queue_exit(&a);
+	/* A is done with; the parent takes B, and says when it has. */
+	if (write(wfd, &msg, sizeof(msg)) != sizeof(msg) ||
+	    read(rfd, &c, 1) != 1)
+		return 14;
+	io_uring_queue_exit(&b);
+	return ret;
+}
+
+/*
+ * pidfd_getfd() is the road SCM_RIGHTS is not: it takes a ring fd from
+ * another process. A ring so taken keeps the filters it was created with,
+ * both ways: the parent's ring A denies UD_X with a ring filter, the
+ * child's ring B denies UD_Y with the child's task filter (which does not
+ * reach A, created before it). Each process takes the other's ring and
+ * submits both: only the ring's own filters judge, once each.
+ */
+TEST_F(road, ring_fd_taken_with_pidfd_getfd_keeps_its_filters)
+{
+	struct io_uring_params pa = { 0 };
+	int to_parent[2], to_child[2];
+	char ptr_a[64], ptr_b[64];
+	struct io_uring a, b;
+	struct ring_msg msg;
+	int pidfd, fd;
+	pid_t pid;
+
+	ASSERT_EQ(0, ring_init_params(&a, &pa));
+	ASSERT_EQ(0, add_deny_ud(a.ring_fd, IORING_OP_NOP, 0, UD_X));
+	ASSERT_TRUE(ring_ptr(a.ring_fd, ptr_a, sizeof(ptr_a)));
+	ASSERT_EQ(0, pipe2(to_parent, O_CLOEXEC));
+	ASSERT_EQ(0, pipe2(to_child, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(getfd_child(a.ring_fd, &pa, to_parent[1], to_child[0]));
+	ASSERT_EQ(sizeof(msg), read(to_parent[0], &msg, sizeof(msg)));
+	pidfd = syscall(SYS_pidfd_open, pid, 0);
+	ASSERT_LE(0, pidfd);
+	fd = syscall(SYS_pidfd_getfd, pidfd, msg.fd, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ring_adopt(&b, fd, &msg.p));
+	EXPECT_EQ(-EACCES, ring_nop(&b, UD_Y));
+	EXPECT_EQ(0, ring_nop(&b, UD_X));
+	io_uring_queue_exit(&b);
+	ASSERT_EQ(1, write(to_child[1], "x", 1));
+	wait_zero(_metadata, pid);
+	/* B is the newest ring created with the child's fd number. */
+	ASSERT_TRUE(ring_ptr(msg.fd, ptr_b, sizeof(ptr_b)));
+	ASSERT_STRNE(ptr_a, ptr_b);
+	EXPECT_EQ(1, denials(ptr_a, UD_X));
+	EXPECT_EQ(1, denials(NULL, UD_X));
+	EXPECT_EQ(1, denials(ptr_b, UD_Y));
+	EXPECT_EQ(1, denials(NULL, UD_Y));
+	close(pidfd);
+	io_uring_queue_exit(&a);
+	close(to_parent[0]);
+	close(to_parent[1]);
+	close(to_child[0]);
+	close(to_child[1]);
 }
 
 /* vfork(): the child inherits the task filters, through its execve(). */

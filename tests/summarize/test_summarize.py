@@ -40,7 +40,7 @@ class Results:
             if k == "kunit":
                 self.kunit[name] = ["ok %d case_%d" % (i, i)
                                     for i in range(1, n + 1)]
-            elif k in ("kselftest", "oracle", "record"):
+            elif k in ("kselftest", "oracle", "record", "fuzz"):
                 self.taps[name] = (n, ["ok %d fixture.test_%d" % (i, i)
                                        for i in range(1, n + 1)], "0")
             elif k == "host":
@@ -124,12 +124,13 @@ class Summarize(unittest.TestCase):
 
     def test_expected_list_covers_every_kind(self):
         kinds = {kind(s)[0] for s in WANT}
-        self.assertEqual({"kunit", "kselftest", "oracle", "record", "host"},
-                         kinds)
+        self.assertEqual({"kunit", "kselftest", "oracle", "record", "fuzz",
+                          "host"}, kinds)
         for suite in ("kunit:io_uring_bpf_validate", "kunit:io_uring_bpf_chain",
                       "kunit:io_uring_bpf_set", "kunit:rust_kernel_kunit",
                       "kunit:rust_doctests_kernel", "oracle:policy-oracle",
-                      "record:policy-record", "host:policy", "host:summarize"):
+                      "record:policy-record", "fuzz:policy-fuzz",
+                      "host:policy", "host:summarize"):
             self.assertIn(suite, WANT)
 
     def test_missing_kunit_suite_fails(self):
