@@ -26,7 +26,7 @@ case "${1:-}" in
 --rt) TREE=$BUILD/rt-linux OUT=$BUILD/out-rt ;;
 esac
 expected=$TOP/tests/expected.txt
-TIMEOUT=${TEST_TIMEOUT:-1800}
+TIMEOUT=${TEST_TIMEOUT:-3000}
 # Each kselftest program's timeout in the guest.
 KSFT_TIMEOUT=${KSFT_TIMEOUT:-900}
 # A PREEMPT_RT debug kernel runs about three times slower under TCG: its

@@ -208,6 +208,29 @@ class Summarize(unittest.TestCase):
         self.r.dmesg_extra = ["BUG: KASAN: slab-use-after-free in foo+0x1/0x2"]
         self.fails("kernel (dmesg): BUG: KASAN")
 
+    INJECTED = ["bpf_filter_faults: injecting faults",
+                "vmalloc error: size 4096, vm_struct allocation failed, "
+                "mode:0xcc0(GFP_KERNEL), nodemask=(null)",
+                "CPU: 0 UID: 0 PID: 77 Comm: bpf_filter_faul",
+                "Call Trace:", " <TASK>", " warn_alloc+0xf4/0x110"]
+
+    def test_injected_allocation_failure_report_passes(self):
+        self.r.dmesg_extra = self.INJECTED + ["bpf_filter_faults: no more faults"]
+        rc, text = self.run_it()
+        self.assertEqual(0, rc, text)
+
+    def test_other_splat_while_injecting_fails(self):
+        self.r.dmesg_extra = self.INJECTED + [
+            "BUG: KASAN: slab-use-after-free in foo+0x1/0x2",
+            "bpf_filter_faults: no more faults"]
+        self.fails("kernel (dmesg): BUG: KASAN")
+
+    def test_call_trace_after_injection_ends_fails(self):
+        self.r.dmesg_extra = ["bpf_filter_faults: injecting faults",
+                              "bpf_filter_faults: no more faults"] + \
+            self.INJECTED[1:]
+        self.fails("kernel (dmesg): Call Trace:")
+
     def test_splat_only_in_console_fails(self):
         self.r.console.append("[  12.345678] WARNING: CPU: 1 PID: 7 at "
                               "io_uring/io_uring.c:100 io_foo+0x1/0x2")
